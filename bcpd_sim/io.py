@@ -1,0 +1,83 @@
+"""Atomic file output: write to a temporary file in the same folder, then rename over the target.
+
+A run killed mid-write leaves either the old file or the new one, never a corrupt mix.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike):
+    """Yield a temporary path next to ``path``; on success, fsync and rename it onto ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write(path: str | os.PathLike, writer: Callable[[Path], Any]) -> Path:
+    """Call ``writer(tmp_path)`` and atomically move the result to ``path``."""
+    with atomic_path(path) as tmp:
+        writer(tmp)
+    return Path(path)
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    return atomic_write(path, lambda p: p.write_text(text))
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> Path:
+    return write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+
+
+def write_table(path: str | os.PathLike, frame) -> Path:
+    """Write a pandas DataFrame as Parquet or CSV, chosen by the file suffix."""
+    suffix = Path(path).suffix.lower()
+    if suffix == ".parquet":
+        return atomic_write(path, lambda p: frame.to_parquet(p, index=False))
+    if suffix == ".csv":
+        return atomic_write(path, lambda p: frame.to_csv(p, index=False))
+    raise ValueError(f"table path must end in .parquet or .csv, got {path}")
+
+
+def save_figure(fig, path: str | os.PathLike, **kwargs) -> Path:
+    """Save a matplotlib figure atomically; the format follows the suffix."""
+    fmt = Path(path).suffix.lstrip(".") or "png"
+    kwargs.setdefault("bbox_inches", "tight")
+    return atomic_write(path, lambda p: fig.savefig(p, format=fmt, **kwargs))
+
+
+def save_torch(path: str | os.PathLike, obj: Any) -> Path:
+    """torch.save, atomically."""
+    import torch
+
+    return atomic_write(path, lambda p: torch.save(obj, p))
+
+
+def _json_default(obj: Any):
+    import numpy as np
+
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")

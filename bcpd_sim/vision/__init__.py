@@ -1,0 +1,1 @@
+"""CIFAR-100 scale-up: data, models, training and distillation."""

@@ -1,0 +1,1 @@
+"""``bcpd-sim cifar100`` sub-commands, one module each."""
