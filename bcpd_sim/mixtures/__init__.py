@@ -1,0 +1,34 @@
+"""Synthetic class-conditional distributions whose BCPD p*(y|x) is known exactly.
+
+Every distribution has ``num_classes``, ``dim``, ``priors``, ``sample(n, seed=...)`` (a
+:class:`Sample` with ``.x``, ``.y`` and ``.p_star``), ``bcpd(x)``, ``log_bcpd(x)`` and
+``bayes_accuracy(n=..., seed=...)``.
+"""
+
+from .base import ClassConditionalDistribution, Estimate, Sample
+from .gaussian import (
+    GaussianComponents,
+    GaussianMixture,
+    IsotropicGaussianMixture,
+    MultiModalGaussianMixture,
+)
+from .label_noise import LabelNoiseMixture, pair_flip_transition, symmetric_transition
+from .presets import list_mixtures, make_mixture
+from .warp import CouplingWarp, WarpedMixture
+
+__all__ = [
+    "ClassConditionalDistribution",
+    "CouplingWarp",
+    "Estimate",
+    "GaussianComponents",
+    "GaussianMixture",
+    "IsotropicGaussianMixture",
+    "LabelNoiseMixture",
+    "MultiModalGaussianMixture",
+    "Sample",
+    "WarpedMixture",
+    "list_mixtures",
+    "make_mixture",
+    "pair_flip_transition",
+    "symmetric_transition",
+]
