@@ -1,0 +1,33 @@
+"""Render a run directory's summary and figures from its results (no training)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from .. import io
+from .plot import plot_figure1, plot_paired
+from .study import load_run
+from .summary import write_summary
+
+
+def render(run_dir: str | Path) -> dict:
+    """Write summary.json, correlations.csv, figure1.png/.pdf and paired.png from results.parquet."""
+    run_dir = Path(run_dir)
+    cfg, results = load_run(run_dir)
+    summary = write_summary(run_dir, results, resamples=cfg.bootstrap)
+    d = cfg.data
+    title = (
+        f"Student accuracy vs teacher distance to p*: preset '{cfg.preset}', mixture '{d.mixture}', "
+        f"{d.n_train:,} training points, {len(results)} students"
+    )
+    fig = plot_figure1(results, pd.DataFrame(summary["correlations"]), title=title)
+    for suffix in (".png", ".pdf"):
+        io.save_figure(fig, run_dir / f"figure1{suffix}", dpi=140)
+    if (
+        "trained" in set(results.study)
+        and results[results.study == "trained"].teacher_loss.nunique() > 1
+    ):
+        io.save_figure(plot_paired(results), run_dir / "paired.png", dpi=140)
+    return summary

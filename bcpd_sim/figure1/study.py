@@ -1,0 +1,393 @@
+"""Run the Figure-1 studies cell by cell, resumably, and collect one row per student.
+
+A *cell* is one batched training job (one simulated-target kind, or one teacher loss with all its
+teachers and their students). Each finished cell is written atomically to ``cells/<id>.parquet``;
+rerunning the same command skips finished cells, so an interrupted run resumes where it stopped.
+Seeds depend only on the config and the cell, never on the order cells run in.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .. import io, metrics
+from ..ensemble import MemberSpec, train
+from ..errors import ConfigError
+from ..mixtures import Sample, make_mixture
+from ..progress import progress
+from ..provenance import environment
+from . import targets as T
+from .config import TEACHER_LOSSES, Figure1Config, load_config
+
+SIMULATED_KINDS = (
+    "eta_uniform",
+    "eta_low",
+    "etas",
+    "tempered",
+    "dirichlet",
+    "gaussian",
+    "label_smoothing",
+)
+
+
+@dataclass
+class Data:
+    train: Sample
+    val: Sample
+    test: Sample
+    num_classes: int
+
+
+@dataclass
+class Cell:
+    id: str
+    study: str  # "simulated" or "trained"
+    kind: str  # simulated target kind, or teacher loss name
+    index: int
+
+
+def prepare_data(cfg: Figure1Config) -> Data:
+    d = cfg.data
+    mix = make_mixture(d.mixture, seed=d.mixture_seed)
+    full = mix.sample(d.n_train + d.n_val + d.n_test, seed=d.sample_seed)
+    train_s, val_s, test_s = full.split(d.n_train, d.n_val, d.n_test)
+    return Data(train_s, val_s, test_s, mix.num_classes)
+
+
+def plan_cells(cfg: Figure1Config) -> list[Cell]:
+    cells = []
+    s = cfg.simulated
+    if s.enabled:
+        sizes = {
+            "eta_uniform": s.eta_uniform,
+            "eta_low": s.eta_low,
+            "etas": len(s.etas),
+            "tempered": len(s.temperatures),
+            "dirichlet": len(s.dirichlet),
+            "gaussian": len(s.gaussian),
+            "label_smoothing": len(s.label_smoothing),
+        }
+        for i, kind in enumerate(SIMULATED_KINDS):
+            if sizes[kind]:
+                cells.append(Cell(f"simulated-{kind}", "simulated", kind, i))
+    if cfg.trained.enabled:
+        for loss in cfg.trained.losses:
+            cells.append(Cell(f"trained-{loss}", "trained", loss, list(TEACHER_LOSSES).index(loss)))
+    return cells
+
+
+# --------------------------------------------------------------------------- training helpers
+def _train_kwargs(cfg: Figure1Config, data: Data) -> dict:
+    t = cfg.train
+    return {
+        "x_val": data.val.x,
+        "y_val": data.val.y,
+        "num_classes": data.num_classes,
+        "lr": t.lr,
+        "batch_size": t.batch_size,
+        "optimizer": t.optimizer,
+        "optimizer_options": {"momentum": t.momentum} if t.optimizer == "sgd" else None,
+        "select": t.select,
+        "device": t.device,
+    }
+
+
+def _student_rows(ensemble, data: Data) -> pd.DataFrame:
+    """Test metrics of the selected student checkpoints (and the last epoch where recorded)."""
+    q = ensemble.predict_proba(data.test.x)
+    frame = metrics.evaluate(
+        q,
+        y=data.test.y,
+        p_star=data.test.p_star,
+        metrics=["accuracy", "mse_to_bcpd", "kl_to_bcpd", "nll"],
+    )
+    out = pd.DataFrame(
+        {
+            "student_acc": frame.accuracy.to_numpy(),
+            "student_mse_to_bcpd": frame.mse_to_bcpd.to_numpy(),
+            "student_kl_to_bcpd": frame.kl_to_bcpd.to_numpy(),
+            "student_nll": frame.nll.to_numpy(),
+            "student_selected_epoch": ensemble.selected_epoch,
+            "student_selection": ensemble.selection_rule,
+        }
+    )
+    if hasattr(ensemble, "predict_proba_last"):
+        last = ensemble.predict_proba_last(data.test.x)
+        out["student_acc_last"] = metrics.accuracy(last, data.test.y)
+    return out
+
+
+def _target_distances(
+    p_tar: np.ndarray, p_star: np.ndarray, suffix: str = ""
+) -> dict[str, np.ndarray]:
+    """Per-member distances of targets (E, n, K) to the BCPD (n, K): per-sample means."""
+    floor = np.maximum(p_tar, 1e-12)  # only matters where a target puts exactly zero mass
+    return {
+        f"mse_to_bcpd{suffix}": metrics.mse_to_bcpd(p_tar, p_star),
+        f"kl_to_bcpd{suffix}": metrics.kl_to_bcpd(floor / floor.sum(-1, keepdims=True), p_star),
+        f"ce_to_bcpd{suffix}": metrics.ce_to_bcpd(floor / floor.sum(-1, keepdims=True), p_star),
+        f"frobenius_to_bcpd{suffix}": metrics.frobenius_to_bcpd(p_tar, p_star),
+    }
+
+
+# --------------------------------------------------------------------------- simulated teachers
+def simulated_targets(
+    cfg: Figure1Config, cell: Cell, sample: Sample, *, noise_seed: int
+) -> tuple[list[float], np.ndarray]:
+    """The cell's target parameters and its soft targets (E, n, K) on ``sample``."""
+    s = cfg.simulated
+    rng = np.random.default_rng([s.seed, cell.index])
+    params: list[float]
+    if cell.kind == "eta_uniform":
+        params = list(rng.uniform(0.0, 1.0, s.eta_uniform))
+    elif cell.kind == "eta_low":
+        params = list(rng.uniform(0.0, 0.5, s.eta_low))
+    elif cell.kind == "etas":
+        params = list(s.etas)
+    else:
+        params = {
+            "tempered": s.temperatures,
+            "dirichlet": s.dirichlet,
+            "gaussian": s.gaussian,
+            "label_smoothing": s.label_smoothing,
+        }[cell.kind]
+    y, p = sample.y, sample.p_star
+    k = p.shape[1]
+    out = []
+    for j, v in enumerate(params):
+        noise = np.random.default_rng([s.seed, cell.index, j, noise_seed])
+        if cell.kind in ("eta_uniform", "eta_low", "etas"):
+            out.append(T.eta_mix(y, p, v))
+        elif cell.kind == "tempered":
+            out.append(T.tempered(p, v))
+        elif cell.kind == "dirichlet":
+            out.append(T.dirichlet_noise(p, v, noise))
+        elif cell.kind == "gaussian":
+            out.append(T.gaussian_noise(p, v, noise))
+        else:
+            out.append(T.label_smoothing(y, k, v))
+    return [float(v) for v in params], np.stack(out)
+
+
+def run_simulated_cell(cfg: Figure1Config, cell: Cell, data: Data) -> pd.DataFrame:
+    params, p_tar = simulated_targets(cfg, cell, data.train, noise_seed=0)
+    _, p_val = simulated_targets(cfg, cell, data.val, noise_seed=1)
+    seeds = [cfg.simulated.seed * 100_000 + cell.index * 1_000 + j for j in range(len(params))]
+    start = time.perf_counter()
+    students = train(
+        data.train.x,
+        data.train.y,
+        members=[MemberSpec(seed=s, width=tuple(cfg.train.width)) for s in seeds],
+        loss="soft",
+        loss_options={"temperature": cfg.simulated.student_temperature},
+        targets=p_tar,
+        val_targets=p_val,
+        epochs=cfg.train.epochs,
+        **_train_kwargs(cfg, data),
+    )
+    seconds = time.perf_counter() - start
+    rows = pd.DataFrame(
+        {
+            "study": "simulated",
+            "cell": cell.id,
+            "teacher_kind": cell.kind,
+            "teacher_loss": f"simulated:{cell.kind}",
+            "target_param": params,
+            "teacher_seed": -1,
+            "teacher_epochs": 0,
+            "teacher_n_train": 0,
+            "teacher_width": "",
+            "teacher_acc": np.nan,
+            "teacher_agrees_with_bayes": (p_tar.argmax(-1) == data.train.p_star.argmax(-1)).mean(
+                -1
+            ),
+            "seed": seeds,
+            "student_seed": seeds,
+            **_target_distances(p_tar, data.train.p_star),
+        }
+    )
+    rows = pd.concat([rows, _student_rows(students, data)], axis=1)
+    rows["cell_seconds"] = seconds
+    return rows
+
+
+# --------------------------------------------------------------------------- trained teachers
+def teacher_grid(cfg: Figure1Config) -> list[dict]:
+    r = cfg.trained
+    grid = itertools.product(range(r.seeds), r.epochs, r.n_train, [tuple(w) for w in r.widths])
+    return [
+        {
+            "teacher_seed": r.seed * 100_000 + i,
+            "replicate": s,
+            "teacher_epochs": e,
+            "teacher_n_train": n,
+            "teacher_width": w,
+        }
+        for i, (s, e, n, w) in enumerate(grid)
+    ]
+
+
+def run_trained_cell(cfg: Figure1Config, cell: Cell, data: Data) -> pd.DataFrame:
+    r = cfg.trained
+    loss, options = TEACHER_LOSSES[cell.kind]
+    grid = teacher_grid(cfg)
+    start = time.perf_counter()
+    teachers = train(
+        data.train.x,
+        data.train.y,
+        members=[
+            MemberSpec(
+                seed=g["teacher_seed"],
+                epochs=g["teacher_epochs"],
+                n_train=g["teacher_n_train"],
+                width=g["teacher_width"],
+            )
+            for g in grid
+        ],
+        loss=loss,
+        loss_options=options,
+        epochs=max(r.epochs),
+        **_train_kwargs(cfg, data),
+    )
+    temp = r.student_temperature
+    logits_train = teachers.predict_logits(data.train.x)
+    logits_val = teachers.predict_logits(data.val.x)
+    q_train = _softmax(logits_train)
+    q_test = teachers.predict_proba(data.test.x)
+    teacher_acc = metrics.accuracy(q_test, data.test.y)
+    dist_train = _target_distances(q_train, data.train.p_star)
+    dist_test = _target_distances(q_test, data.test.p_star, suffix="_test")
+
+    per = r.students_per_teacher
+    which = np.repeat(np.arange(len(grid)), per)
+    student_seeds = [
+        r.seed * 100_000 + 50_000 + i * per + j for i in range(len(grid)) for j in range(per)
+    ]
+    students = train(
+        data.train.x,
+        data.train.y,
+        members=[MemberSpec(seed=s, width=tuple(cfg.train.width)) for s in student_seeds],
+        loss="soft",
+        loss_options={"temperature": temp},
+        targets=_softmax(logits_train[which] / temp),
+        val_targets=_softmax(logits_val[which] / temp),
+        epochs=cfg.train.epochs,
+        **_train_kwargs(cfg, data),
+    )
+    seconds = time.perf_counter() - start
+    teacher_frame = pd.DataFrame(grid).assign(
+        teacher_width=lambda f: f.teacher_width.map(lambda w: "-".join(map(str, w))),
+        teacher_acc=teacher_acc,
+        teacher_selected_epoch=teachers.selected_epoch,
+        teacher_loss_options=str(options),
+        **dist_train,
+        **dist_test,
+    )
+    rows = teacher_frame.iloc[which].reset_index(drop=True)
+    rows.insert(0, "study", "trained")
+    rows.insert(1, "cell", cell.id)
+    rows.insert(2, "teacher_kind", "trained")
+    rows.insert(3, "teacher_loss", cell.kind)
+    rows["target_param"] = np.nan
+    rows["teacher_agrees_with_bayes"] = (q_train.argmax(-1) == data.train.p_star.argmax(-1)).mean(
+        -1
+    )[which]
+    rows["seed"] = rows["teacher_seed"]
+    rows["student_seed"] = student_seeds
+    rows = pd.concat([rows, _student_rows(students, data)], axis=1)
+    rows["cell_seconds"] = seconds
+    return rows
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(-1, keepdims=True)
+
+
+# --------------------------------------------------------------------------- the run
+def run_figure1(
+    cfg: Figure1Config, out: str | Path, *, show_progress: bool | None = None
+) -> pd.DataFrame:
+    """Run (or resume) both studies into ``out``; return the results table (one row per student)."""
+    out = Path(out)
+    config_path = out / "config.toml"
+    text = cfg.to_toml()
+    if config_path.exists() and config_path.read_text() != text:
+        raise ConfigError(
+            f"{out} holds a run with a different config; choose another --out, or rerun with the settings in {config_path}"
+        )
+    io.write_text(config_path, text)
+    for stale in (out / "cells").glob(".*.tmp"):  # left by a run killed mid-write
+        stale.unlink()
+    data = prepare_data(cfg)
+    cells = plan_cells(cfg)
+    env = environment()
+    bar = progress(
+        total=len(cells),
+        desc="figure1 cells",
+        unit="cell",
+        disable=None if show_progress is None else not show_progress,
+    )
+    frames = []
+    for cell in cells:
+        path = out / "cells" / f"{cell.id}.parquet"
+        if path.exists():
+            frames.append(pd.read_parquet(path))
+            bar.update(1)
+            continue
+        bar.set_postfix_str(cell.id)
+        runner = run_simulated_cell if cell.study == "simulated" else run_trained_cell
+        frame = runner(cfg, cell, data)
+        frame = frame.assign(
+            preset=cfg.preset,
+            mixture=cfg.data.mixture,
+            mixture_seed=cfg.data.mixture_seed,
+            sample_seed=cfg.data.sample_seed,
+            n_train=cfg.data.n_train,
+            student_epochs=cfg.train.epochs,
+            student_lr=cfg.train.lr,
+            student_width="-".join(map(str, cfg.train.width)),
+            batch_size=cfg.train.batch_size,
+            selection=cfg.train.select,
+            bcpd_sim_version=env["bcpd_sim"],
+            torch_version=env["torch"],
+            git_commit=env["git_commit"],
+            device=env["device"],
+        )
+        io.write_table(path, frame)
+        frames.append(frame)
+        bar.update(1)
+    bar.close()
+    results = pd.concat(frames, ignore_index=True)
+    io.write_table(out / "results.parquet", results)
+    return results
+
+
+def load_run(run_dir: str | Path) -> tuple[Figure1Config, pd.DataFrame]:
+    """The config and results of a finished run directory."""
+    run_dir = Path(run_dir)
+    results = run_dir / "results.parquet"
+    if not results.exists():
+        raise FileNotFoundError(
+            f"{run_dir} has no results.parquet; run `bcpd-sim figure1 --out {run_dir}` first"
+        )
+    import sys
+
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+    from .config import build
+
+    cfg = build(tomllib.loads((run_dir / "config.toml").read_text()))
+    return cfg, pd.read_parquet(results)
+
+
+__all__ = ["load_config", "load_run", "run_figure1"]

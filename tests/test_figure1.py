@@ -1,0 +1,241 @@
+"""Figure 1: end to end, resumable after a kill, correct statistics, sensible students, bad configs."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats as sps
+
+from bcpd_sim.cli import main
+from bcpd_sim.figure1 import load_config, run_figure1
+from bcpd_sim.figure1 import targets as T
+from bcpd_sim.figure1.stats import correlation, paired_difference
+from bcpd_sim.mixtures import make_mixture
+
+VOLATILE = ["cell_seconds", "git_commit"]
+
+
+def cli(*args, timeout=600):
+    env = dict(os.environ, BCPD_SIM_PROGRESS="0")
+    return subprocess.run(
+        [sys.executable, "-m", "bcpd_sim", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("smoke") / "run"
+    assert main(["figure1", "--preset", "smoke", "--out", str(out)]) == 0
+    return out
+
+
+def test_smoke_run_writes_every_output(smoke_run):
+    for name in (
+        "results.parquet",
+        "summary.json",
+        "figure1.png",
+        "figure1.pdf",
+        "paired.png",
+        "config.toml",
+        "correlations.csv",
+    ):
+        assert (smoke_run / name).exists(), name
+    results = pd.read_parquet(smoke_run / "results.parquet")
+    for col in (
+        "student_acc",
+        "teacher_acc",
+        "teacher_loss",
+        "mse_to_bcpd",
+        "kl_to_bcpd",
+        "ce_to_bcpd",
+        "seed",
+        "student_seed",
+        "mixture",
+        "student_epochs",
+        "torch_version",
+        "git_commit",
+        "cell_seconds",
+        "student_selected_epoch",
+    ):
+        assert col in results, col
+    assert set(results.study) == {"simulated", "trained"}
+    assert set(results[results.study == "trained"].teacher_loss) == {"ce", "mse"}
+    assert results.student_acc.between(0, 1).all()
+    assert not list(smoke_run.rglob(".*.tmp"))
+
+
+def test_summary_correlations_match_results(smoke_run):
+    results = pd.read_parquet(smoke_run / "results.parquet")
+    summary = json.loads((smoke_run / "summary.json").read_text())
+    checked = 0
+    for row in summary["correlations"]:
+        if row["group"] not in ("simulated", "trained"):
+            continue
+        part = results[results.study == row["group"]]
+        x, y = part[row["distance"]].to_numpy(), part.student_acc.to_numpy()
+        expected = {"spearman": sps.spearmanr, "pearson": sps.pearsonr, "kendall": sps.kendalltau}[
+            row["method"]
+        ](x, y).statistic
+        if row["r"] is None:
+            assert not np.isfinite(expected) or np.ptp(x) == 0
+            continue
+        assert row["r"] == pytest.approx(expected, abs=1e-12)
+        assert row["ci_low"] <= row["ci_high"]
+        checked += 1
+    assert checked >= 12
+    paired = summary["paired"][0]
+    assert paired["loss"] == "mse" and paired["baseline"] == "ce"
+    tr = results[results.study == "trained"].sort_values(["teacher_seed", "student_seed"])
+    diff = (
+        tr[tr.teacher_loss == "mse"].student_acc.to_numpy()
+        - tr[tr.teacher_loss == "ce"].student_acc.to_numpy()
+    )
+    assert paired["student_acc"]["mean_difference"] == pytest.approx(diff.mean(), abs=1e-12)
+
+
+def test_plot_redraws_without_training(smoke_run, tmp_path):
+    (smoke_run / "figure1.png").unlink()
+    start = time.perf_counter()
+    assert main(["plot", str(smoke_run)]) == 0
+    assert (smoke_run / "figure1.png").stat().st_size > 20_000
+    assert time.perf_counter() - start < 120  # generous: it trains nothing
+
+
+def test_killed_run_resumes_to_the_same_results(smoke_run, tmp_path):
+    out = tmp_path / "killed"
+    env = dict(os.environ, BCPD_SIM_PROGRESS="0")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bcpd_sim", "figure1", "--preset", "smoke", "--out", str(out)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 300
+    while time.time() < deadline and not list((out / "cells").glob("*.parquet")):
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    finished = sorted(p.name for p in (out / "cells").glob("*.parquet"))
+    assert finished, "the run was killed before finishing a cell"
+    assert not (out / "results.parquet").exists()
+    done = cli("figure1", "--preset", "smoke", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    a = pd.read_parquet(out / "results.parquet").drop(columns=VOLATILE)
+    b = pd.read_parquet(smoke_run / "results.parquet").drop(columns=VOLATILE)
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_student_on_bcpd_beats_student_on_hard_labels(tmp_path):
+    """eta = 0 (p* itself) vs eta = 1 (one-hot labels), 4 students each, fixed seeds."""
+    cfg = load_config(
+        "smoke",
+        overrides=[
+            "data.n_train=1000",
+            "data.n_val=500",
+            "data.n_test=5000",
+            "train.epochs=15",
+            "train.optimizer='adam'",
+            "train.lr=2e-3",
+            "train.width=[64, 64]",
+            "simulated.eta_uniform=0",
+            "simulated.eta_low=0",
+            "simulated.temperatures=[]",
+            "simulated.label_smoothing=[]",
+            "simulated.etas=[0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0]",
+            "trained.enabled=false",
+        ],
+    )
+    results = run_figure1(cfg, tmp_path / "eta")
+    on_bcpd = results[results.target_param == 0.0].student_acc.mean()
+    on_labels = results[results.target_param == 1.0].student_acc.mean()
+    # Tolerance: one binomial standard error of a mean over 4 x 5000 test points is ~0.35 points.
+    assert on_bcpd >= on_labels - 0.005, (on_bcpd, on_labels)
+
+
+def test_target_constructions_and_their_distances():
+    mix = make_mixture("paper")
+    s = mix.sample(2000, seed=0)
+    onehot = np.eye(10)[s.y]
+    for eta in (0.0, 0.3, 1.0):
+        p = T.eta_mix(s.y, s.p_star, eta)
+        np.testing.assert_allclose(p.sum(1), 1)
+        # ||p_tar - p*||^2 = eta^2 ||e_y - p*||^2, exactly
+        np.testing.assert_allclose(
+            ((p - s.p_star) ** 2).sum(1), eta**2 * ((onehot - s.p_star) ** 2).sum(1), atol=1e-12
+        )
+    np.testing.assert_allclose(T.tempered(s.p_star, 1.0), s.p_star, atol=1e-12)
+    sharp = T.tempered(s.p_star, 0.5)
+    np.testing.assert_allclose(sharp, s.p_star**2 / (s.p_star**2).sum(1, keepdims=True), atol=1e-12)
+    ls = T.label_smoothing(s.y, 10, 0.2)
+    np.testing.assert_allclose(ls[np.arange(len(s.y)), s.y], 0.82)
+    rng = np.random.default_rng(0)
+    for fn in (
+        lambda: T.dirichlet_noise(s.p_star, 0.3, rng),
+        lambda: T.gaussian_noise(s.p_star, 0.1, rng),
+    ):
+        q = fn()
+        assert np.all(q >= 0)
+        np.testing.assert_allclose(q.sum(1), 1)
+
+
+def test_statistics_against_scipy():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=50), rng.normal(size=50)
+    assert correlation(x, y, "spearman") == pytest.approx(sps.spearmanr(x, y).statistic)
+    assert correlation(x, y, "kendall") == pytest.approx(sps.kendalltau(x, y).statistic)
+    assert np.isnan(correlation(np.ones(5), y[:5], "pearson"))
+    a, b = rng.normal(1.0, 1, 40), rng.normal(0.0, 1, 40)
+    res = paired_difference(a, b, resamples=500)
+    assert res["mean_difference"] == pytest.approx((a - b).mean())
+    assert res["ci_low"] < res["mean_difference"] < res["ci_high"]
+    assert res["wilcoxon_p"] == pytest.approx(sps.wilcoxon(a - b).pvalue)
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--preset", "nope"], "invalid choice"),
+        (["--set", "simulated.bogus=1"], "unknown config key 'simulated.bogus'"),
+        (["--set", "simulated.etas=[-0.5]"], "simulated.etas entries must lie in [0, 1]"),
+        (["--set", "trained.losses=[]"], "trained.losses must not be empty"),
+        (["--set", "trained.epochs=[]"], "trained.epochs must not be empty"),
+        (["--set", "trained.losses=['xentropy']"], "valid: ce, mse"),
+        (["--set", "train.select='test_acc'"], "unknown train.select"),
+        (
+            ["--set", "simulated.enabled=false", "--set", "trained.enabled=false"],
+            "both studies are disabled",
+        ),
+        (["--set", "noequals"], "key=value"),
+        (["--config", "/nonexistent.toml"], "does not exist"),
+    ],
+)
+def test_bad_configs_exit_2_with_one_line(args, fragment, tmp_path):
+    out = cli("figure1", *args, "--out", str(tmp_path / "x"))
+    assert out.returncode == 2, out.stderr
+    assert fragment in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+
+
+def test_config_file_and_changed_config_in_same_dir(tmp_path, smoke_run):
+    cfg_file = tmp_path / "c.toml"
+    cfg_file.write_text("[trained]\nseeds = 3\n[data]\nmixture = 'warped'\n")
+    cfg = load_config("smoke", file=cfg_file, overrides=["trained.seeds=5"])
+    assert cfg.trained.seeds == 5 and cfg.data.mixture == "warped"
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[trained\n")
+    with pytest.raises(ValueError, match="not valid TOML"):
+        load_config("smoke", file=bad)
+    out = cli("figure1", "--preset", "smoke", "--set", "trained.seeds=3", "--out", str(smoke_run))
+    assert out.returncode == 2 and "different config" in out.stderr
