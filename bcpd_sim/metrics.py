@@ -1,0 +1,185 @@
+"""Per-member metrics of predicted class probabilities against labels and the exact BCPD.
+
+Every function takes predicted probabilities ``q`` of shape ``(..., n, K)`` (numpy or torch; one
+leading axis per ensemble member is typical) and returns one value per leading index, computed in
+float64. ``p_star`` is ``(n, K)`` (shared by all members) or broadcastable to ``q``; ``y`` is
+``(n,)`` integer labels. Logs of ``q`` are taken after clipping at the smallest positive float64,
+so a probability that underflowed to zero gives a large finite penalty instead of ``inf``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.special import xlogy
+
+from .errors import ConfigError
+from .validation import check_choice, check_int
+
+_TINY = np.finfo(np.float64).tiny
+
+
+def _as_q(q: Any) -> np.ndarray:
+    if hasattr(q, "detach"):
+        q = q.detach().cpu().numpy()
+    q = np.asarray(q, dtype=np.float64)
+    if q.ndim < 2:
+        raise ConfigError(f"q must have shape (..., n, K), got {q.shape}")
+    return q
+
+
+def _as_p(p: Any, q: np.ndarray, name: str = "p_star") -> np.ndarray:
+    if hasattr(p, "detach"):
+        p = p.detach().cpu().numpy()
+    p = np.asarray(p, dtype=np.float64)
+    try:
+        np.broadcast_shapes(p.shape, q.shape)
+    except ValueError:
+        raise ConfigError(f"{name} shape {p.shape} does not match q shape {q.shape}") from None
+    if p.shape[-1] != q.shape[-1] or (p.ndim >= 2 and p.shape[-2] != q.shape[-2]):
+        raise ConfigError(f"{name} shape {p.shape} does not match q shape {q.shape}")
+    return p
+
+
+def _as_y(y: Any, q: np.ndarray) -> np.ndarray:
+    if hasattr(y, "detach"):
+        y = y.detach().cpu().numpy()
+    y = np.asarray(y)
+    if y.ndim != 1 or y.shape[0] != q.shape[-2]:
+        raise ConfigError(f"y must have shape ({q.shape[-2]},), got {y.shape}")
+    if not np.issubdtype(y.dtype, np.integer):
+        raise ConfigError("y must hold integer class labels")
+    if y.size and (y.min() < 0 or y.max() >= q.shape[-1]):
+        raise ConfigError(f"y must lie in [0, {q.shape[-1] - 1}]")
+    return y.astype(np.int64)
+
+
+def _log(q: np.ndarray) -> np.ndarray:
+    return np.log(np.maximum(q, _TINY))
+
+
+def _onehot(y: np.ndarray, k: int) -> np.ndarray:
+    return np.eye(k, dtype=np.float64)[y]
+
+
+def accuracy(q: Any, y: Any) -> np.ndarray:
+    """Fraction of samples whose arg-max class equals the label (ties go to the lowest index)."""
+    q = _as_q(q)
+    y = _as_y(y, q)
+    return (np.argmax(q, axis=-1) == y).mean(axis=-1)
+
+
+def mse_to_bcpd(q: Any, p_star: Any) -> np.ndarray:
+    """Per-sample mean of the squared L2 distance ``||q(x) - p*(x)||^2`` (Theorem 1's quantity)."""
+    q = _as_q(q)
+    p = _as_p(p_star, q)
+    return ((q - p) ** 2).sum(axis=-1).mean(axis=-1)
+
+
+def frobenius_to_bcpd(q: Any, p_star: Any) -> np.ndarray:
+    """The paper code's "MSE": the unnormalised Frobenius norm ``sqrt(sum_{n,k} (q - p*)^2)``.
+
+    It grows like ``sqrt(n)``; use :func:`mse_to_bcpd` for a per-sample quantity.
+    """
+    q = _as_q(q)
+    p = _as_p(p_star, q)
+    return np.sqrt(((q - p) ** 2).sum(axis=(-2, -1)))
+
+
+def kl_to_bcpd(q: Any, p_star: Any) -> np.ndarray:
+    """Per-sample mean of ``KL(p*(x) || q(x)) = sum_k p*_k log(p*_k / q_k)`` (0 log 0 = 0)."""
+    q = _as_q(q)
+    p = _as_p(p_star, q)
+    return (xlogy(p, p) - p * _log(q)).sum(axis=-1).mean(axis=-1)
+
+
+def ce_to_bcpd(q: Any, p_star: Any) -> np.ndarray:
+    """Per-sample mean of the cross-entropy ``-sum_k p*_k log q_k`` (= KL + entropy of p*)."""
+    q = _as_q(q)
+    p = _as_p(p_star, q)
+    return (-(p * _log(q)).sum(axis=-1)).mean(axis=-1)
+
+
+def nll(q: Any, y: Any) -> np.ndarray:
+    """Mean negative log-likelihood of the labels, ``-mean log q_y``."""
+    q = _as_q(q)
+    y = _as_y(y, q)
+    qy = np.take_along_axis(q, np.broadcast_to(y[:, None], q.shape[:-1] + (1,)), axis=-1)[..., 0]
+    return -_log(qy).mean(axis=-1)
+
+
+def brier(q: Any, y: Any) -> np.ndarray:
+    """Brier score: per-sample mean of ``||q(x) - e_y||^2`` (summed over classes)."""
+    q = _as_q(q)
+    y = _as_y(y, q)
+    return ((q - _onehot(y, q.shape[-1])) ** 2).sum(axis=-1).mean(axis=-1)
+
+
+def ece(q: Any, y: Any, *, num_bins: int = 15) -> np.ndarray:
+    """Expected calibration error of the top-label confidence with equal-width bins.
+
+    Bin ``b`` (0-based) holds confidences in ``(b/B, (b+1)/B]`` (the first bin also holds 0);
+    ECE = sum_b (n_b / n) |accuracy_b - mean confidence_b|.
+    """
+    num_bins = check_int("num_bins", num_bins, minimum=1)
+    q = _as_q(q)
+    y = _as_y(y, q)
+    lead = q.shape[:-2]
+    n = q.shape[-2]
+    qf = q.reshape((-1, n, q.shape[-1]))
+    m = qf.shape[0]
+    conf = qf.max(axis=-1)
+    correct = (qf.argmax(axis=-1) == y).astype(np.float64)
+    b = np.clip(np.ceil(conf * num_bins).astype(np.int64) - 1, 0, num_bins - 1)
+    flat = (np.arange(m)[:, None] * num_bins + b).ravel()
+    size = m * num_bins
+    sconf = np.bincount(flat, weights=conf.ravel(), minlength=size).reshape(m, num_bins)
+    sacc = np.bincount(flat, weights=correct.ravel(), minlength=size).reshape(m, num_bins)
+    out = np.abs(sacc - sconf).sum(axis=-1) / max(n, 1)
+    return out.reshape(lead)
+
+
+METRICS_WITH_LABELS = ("accuracy", "nll", "brier", "ece")
+METRICS_WITH_BCPD = ("mse_to_bcpd", "kl_to_bcpd", "ce_to_bcpd", "frobenius_to_bcpd")
+_FUNCS = {
+    "accuracy": accuracy,
+    "nll": nll,
+    "brier": brier,
+    "ece": ece,
+    "mse_to_bcpd": mse_to_bcpd,
+    "kl_to_bcpd": kl_to_bcpd,
+    "ce_to_bcpd": ce_to_bcpd,
+    "frobenius_to_bcpd": frobenius_to_bcpd,
+}
+
+
+def evaluate(
+    q: Any, *, y: Any = None, p_star: Any = None, metrics: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """All metrics that the given references allow, one row per member (``q`` is ``(M, n, K)``).
+
+    Label metrics need ``y``; BCPD metrics need ``p_star``. ``metrics`` picks a subset by name.
+    """
+    q = _as_q(q)
+    if q.ndim == 2:
+        q = q[None]
+    if q.ndim != 3:
+        raise ConfigError(f"q must have shape (members, n, K), got {q.shape}")
+    names = list(metrics) if metrics is not None else []
+    if metrics is None:
+        if y is not None:
+            names += list(METRICS_WITH_LABELS)
+        if p_star is not None:
+            names += list(METRICS_WITH_BCPD)
+    cols: dict[str, np.ndarray] = {"member": np.arange(q.shape[0])}
+    for name in names:
+        check_choice("metric", name, _FUNCS)
+        ref = y if name in METRICS_WITH_LABELS else p_star
+        if ref is None:
+            need = "y" if name in METRICS_WITH_LABELS else "p_star"
+            raise ConfigError(f"metric {name!r} needs {need}")
+        cols[name] = _FUNCS[name](q, ref)
+    return pd.DataFrame(cols)
