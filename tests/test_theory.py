@@ -108,7 +108,7 @@ def test_residuals_vanish_for_honest_predictors(name, seed):
 def test_trained_predictors_obey_the_theorem():
     mix = make_mixture("paper_k3", seed=0)
     preds = [p for p in default_predictors(mix, seed=0, train_n=600) if p.kind == "trained"]
-    assert len(preds) == 2
+    assert len(preds) == 4
     result = verify_theorem1(mix, n=10_000, seed=3, predictors=preds)
     assert result.table.residual_z.abs().max() < 4.5
 

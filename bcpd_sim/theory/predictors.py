@@ -122,7 +122,34 @@ def _trained_predictors(mixture, *, seed: int, train_n: int) -> list[Predictor]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         mlp = MLPClassifier((128, 128), max_iter=30, random_state=seed).fit(train.x, train.y)
-    return [
+    preds = [
         Predictor(f"logistic regression (n={train_n})", proba(logreg), "trained"),
-        Predictor(f"MLP 128-128, CE, overfit (n={train_n})", proba(mlp), "trained"),
+        Predictor(f"sklearn MLP 128-128, CE, overfit (n={train_n})", proba(mlp), "trained"),
     ]
+    # bcpd-sim's own ensemble trainer: the paper MLP under the two losses of Theorem 1.
+    from ..ensemble import train as train_ensemble
+
+    val = mixture.sample(max(2, train_n // 5), seed=seed + 2000)
+    for loss in ("ce", "mse"):
+        ens = train_ensemble(
+            train.x,
+            train.y,
+            members=[seed],
+            loss=loss,
+            x_val=val.x,
+            y_val=val.y,
+            num_classes=k,
+            optimizer="adam",
+            lr=1e-3,
+            epochs=15,
+            batch_size=64,
+            device="cpu",
+        )
+        preds.append(
+            Predictor(
+                f"paper MLP trained with {loss} (n={train_n})",
+                lambda x, y, ens=ens: ens.predict_proba(x)[0],
+                "trained",
+            )
+        )
+    return preds
