@@ -371,3 +371,34 @@ def test_member_grid():
     ]
     with pytest.raises(Exception, match="unknown member setting"):
         member_grid(2, depth=[1])
+
+
+def test_last_checkpoint_is_kept_beside_the_selected_one():
+    """Best-epoch and last-epoch predictions are both available (reported apart)."""
+    from bcpd_sim.ensemble import train
+    from bcpd_sim.mixtures import make_mixture
+
+    mix = make_mixture("paper", seed=0)
+    tr, va = mix.sample(300, seed=0), mix.sample(200, seed=1)
+    kw = dict(
+        members=[0, 1],
+        x_val=va.x,
+        y_val=va.y,
+        num_classes=10,
+        lr=5e-2,
+        epochs=6,
+        width=(16,),
+        device="cpu",
+    )
+    best = train(tr.x, tr.y, select="best_val_acc", **kw)
+    last = train(tr.x, tr.y, select="last", **kw)
+    np.testing.assert_allclose(
+        best.predict_proba(va.x, checkpoint="last"), last.predict_proba(va.x), atol=1e-6
+    )
+    for m, epoch in enumerate(best.selected_epoch):
+        if epoch == 6:
+            np.testing.assert_allclose(
+                best.predict_proba(va.x)[m], last.predict_proba(va.x)[m], atol=1e-6
+            )
+    with pytest.raises(ValueError, match="checkpoint"):
+        best.predict_proba(va.x, checkpoint="best")

@@ -206,11 +206,19 @@ class Ensemble:
         return out
 
     def predict_logits(
-        self, x: Any, *, members: Sequence[int] | None = None, as_tensor: bool = False
+        self,
+        x: Any,
+        *,
+        members: Sequence[int] | None = None,
+        as_tensor: bool = False,
+        checkpoint: str = "selected",
     ) -> Any:
         """Logits ``(members, n, K)`` of the selected checkpoints (all members, or the listed
         ones in that order): float64 numpy, or a tensor on the training device with
-        ``as_tensor=True``."""
+        ``as_tensor=True``. ``checkpoint="last"`` uses each member's last-epoch weights instead
+        of the ones chosen by the selection rule."""
+        check_choice("checkpoint", checkpoint, ("selected", "last"))
+        key = "params" if checkpoint == "selected" else "last_params"
         xa = _as_np("x", x, ndim=2)
         if xa.shape[1] != self.config["input_dim"]:
             raise ConfigError(f"x must have {self.config['input_dim']} columns, got {xa.shape[1]}")
@@ -227,10 +235,10 @@ class Ensemble:
                 if not local:
                     continue
                 if len(local) == len(g["index"]):
-                    params = g["params"]
+                    params = g[key]
                 else:
                     sel = torch.as_tensor(local, device=self.device)
-                    params = [p[sel] for p in g["params"]]
+                    params = [p[sel] for p in g[key]]
                 dest = torch.as_tensor([pos[g["index"][j]] for j in local], device=self.device)
                 step = self._chunk(len(local), max(g["width"]))
                 for a in range(0, xt.shape[0], step):
@@ -240,10 +248,15 @@ class Ensemble:
         return out.double().cpu().numpy()
 
     def predict_proba(
-        self, x: Any, *, members: Sequence[int] | None = None, as_tensor: bool = False
+        self,
+        x: Any,
+        *,
+        members: Sequence[int] | None = None,
+        as_tensor: bool = False,
+        checkpoint: str = "selected",
     ) -> Any:
         """Class probabilities ``(members, n, K)`` (softmax of the logits in float64)."""
-        z = self.predict_logits(x, members=members, as_tensor=True)
+        z = self.predict_logits(x, members=members, as_tensor=True, checkpoint=checkpoint)
         p = torch.softmax(z.double(), dim=-1)
         return p if as_tensor else p.cpu().numpy()
 
@@ -651,6 +664,7 @@ def _train_group(
         sel_value = best_val.cpu().numpy()
     group = {
         "params": [p.detach() for p in final],
+        "last_params": [p.detach() for p in params],
         "index": list(index),
         "index_t": torch.as_tensor(index, device=dev),
         "width": tuple(width),

@@ -117,9 +117,8 @@ def _student_rows(ensemble, data: Data) -> pd.DataFrame:
             "student_selection": ensemble.selection_rule,
         }
     )
-    if hasattr(ensemble, "predict_proba_last"):
-        last = ensemble.predict_proba_last(data.test.x)
-        out["student_acc_last"] = metrics.accuracy(last, data.test.y)
+    last = ensemble.predict_proba(data.test.x, checkpoint="last")
+    out["student_acc_last"] = metrics.accuracy(last, data.test.y)
     return out
 
 
