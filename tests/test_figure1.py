@@ -68,6 +68,7 @@ def test_smoke_run_writes_every_output(smoke_run):
         "git_commit",
         "cell_seconds",
         "student_selected_epoch",
+        "student_acc_last",
     ):
         assert col in results, col
     assert set(results.study) == {"simulated", "trained"}
