@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import pandas as pd
 
 from .. import io
@@ -25,9 +26,12 @@ def render(run_dir: str | Path) -> dict:
     fig = plot_figure1(results, pd.DataFrame(summary["correlations"]), title=title)
     for suffix in (".png", ".pdf"):
         io.save_figure(fig, run_dir / f"figure1{suffix}", dpi=140)
+    plt.close(fig)
     if (
         "trained" in set(results.study)
         and results[results.study == "trained"].teacher_loss.nunique() > 1
     ):
-        io.save_figure(plot_paired(results), run_dir / "paired.png", dpi=140)
+        fig = plot_paired(results)
+        io.save_figure(fig, run_dir / "paired.png", dpi=140)
+        plt.close(fig)
     return summary

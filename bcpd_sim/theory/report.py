@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import pandas as pd
 
 from .. import io
@@ -55,6 +56,7 @@ def run_theorem1(
     )
     for suffix in (".png", ".pdf"):
         io.save_figure(fig, out / f"theorem1{suffix}", dpi=150)
+    plt.close(fig)
     return result
 
 
