@@ -126,7 +126,7 @@ PRESETS: dict[str, dict[str, Any]] = {
             "gaussian": [0.05, 0.1],
             "label_smoothing": [0.1, 0.3],
         },
-        "trained": {"seeds": 6, "epochs": [10, 30], "n_train": [1000, 5000]},
+        "trained": {"seeds": 6, "epochs": [10, 30], "n_train": [2500, 5000]},
     },
     # For tests: everything runs, tiny, under a minute on a 2-core CPU.
     "smoke": {
