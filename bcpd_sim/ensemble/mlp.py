@@ -59,7 +59,7 @@ def forward(params: Sequence[torch.Tensor], x: torch.Tensor) -> list[torch.Tenso
         w, b = params[2 * i], params[2 * i + 1]
         h = torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2))
         if i < nlayers - 1:
-            h = torch.relu(h)
+            h = torch.relu_(h)
         acts.append(h)
     return acts
 

@@ -709,7 +709,7 @@ def _evaluate_val(
     e = params[0].shape[0]
     nv = xv.shape[0]
     wmax = max(p.shape[-1] for p in params)
-    chunk = max(256, int(2**24 // max(1, e * wmax)))
+    chunk = max(256, int(2**21 // max(1, e * wmax)))  # activations stay cache-sized
     correct = torch.zeros(e, dtype=torch.float64, device=xv.device)
     lsum = torch.zeros_like(correct)
     nsum = torch.zeros_like(correct)
