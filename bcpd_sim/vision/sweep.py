@@ -1,0 +1,285 @@
+"""A grid of distillation runs: teacher -> student pairs x methods x teacher losses x seeds.
+
+The sweep first trains every teacher it needs (one per teacher architecture, teacher loss and
+teacher seed; student seed ``s`` uses teacher seed ``s % teacher_seeds``), then every distillation
+run. Runs live under the sweep folder with names derived from their settings::
+
+    OUT/teachers/<arch>-<loss>-t<teacher seed>/          (a teacher run; done: summary.json)
+    OUT/runs/<teacher>-<loss>-t<tseed>__<student>__<method>__s<seed>/   (done: result.json)
+
+so a rerun skips finished runs and resumes interrupted ones (from their ``last.pt``). By default
+the runs execute one after the other in this process. With ``ray_address`` the same jobs run as
+Ray tasks on an existing cluster (``"auto"``, ``"ray://host:10001"``, or a local instance already
+started with ``ray.init``), one GPU per run when the cluster has GPUs; a distillation task waits
+for its teacher's task. Workers must be able to import ``bcpd_sim`` (install the package there)
+and see the sweep folder (a shared file system) and the data.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from ..validation import check_choice, check_int
+
+TEACHER_DONE = "summary.json"
+
+
+@dataclass
+class SweepSpec:
+    """What a sweep runs; the recipe overrides apply to teachers and students alike."""
+
+    out: str
+    pairs: Sequence[tuple[str, str]]
+    methods: Sequence[str] = ("kd",)
+    teacher_losses: Sequence[str] = ("ce", "mse")
+    seeds: Sequence[int] = (0, 1, 2)
+    teacher_seeds: int = 1
+    recipe: str = "standard"
+    data: str = "cifar100"
+    data_dir: str | None = None
+    synthetic_preset: str = "easy"
+    num_classes: int | None = None
+    data_seed: int = 0
+    epochs: int | None = None
+    teacher_epochs: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    val_size: int | None = None
+    train_limit: int | None = None
+    test_limit: int | None = None
+    method_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    device: str = "auto"
+
+    def validate(self) -> SweepSpec:
+        from .distill import list_methods
+        from .losses import list_losses
+        from .models import list_models
+        from .recipes import list_recipes
+        from .train import DATA_SOURCES
+
+        if not self.pairs:
+            raise ConfigError("pairs must name at least one teacher:student pair")
+        for teacher, student in self.pairs:
+            check_choice("teacher architecture", teacher, list_models())
+            check_choice("student architecture", student, list_models())
+        if not self.methods:
+            raise ConfigError("methods must name at least one distillation method")
+        for m in self.methods:
+            check_choice("distillation method", m, list_methods())
+        for loss in self.teacher_losses:
+            check_choice("teacher loss", loss, list_losses())
+        if not self.seeds:
+            raise ConfigError("seeds must list at least one seed")
+        for s in self.seeds:
+            check_int("seed", s, minimum=0)
+        check_int("teacher_seeds", self.teacher_seeds, minimum=1)
+        check_choice("recipe", self.recipe, list_recipes())
+        check_choice("data", self.data, DATA_SOURCES)
+        unknown = set(self.method_options) - set(self.methods)
+        if unknown:
+            raise ConfigError(f"method_options for methods not in the sweep: {sorted(unknown)}")
+        return self
+
+
+@dataclass
+class Job:
+    """One run of the sweep: a teacher or a distillation, with its config and run folder."""
+
+    kind: str  # "teacher" or "distill"
+    name: str
+    run_dir: Path
+    config: Any
+    depends_on: str | None = None
+
+    @property
+    def done(self) -> bool:
+        marker = TEACHER_DONE if self.kind == "teacher" else "result.json"
+        return (self.run_dir / marker).is_file()
+
+
+def _common(spec: SweepSpec) -> dict[str, Any]:
+    return dict(
+        recipe=spec.recipe,
+        batch_size=spec.batch_size,
+        lr=spec.lr,
+        val_size=spec.val_size,
+        train_limit=spec.train_limit,
+        test_limit=spec.test_limit,
+        device=spec.device,
+    )
+
+
+def plan(spec: SweepSpec) -> tuple[list[Job], list[Job]]:
+    """The teacher jobs and the distillation jobs of ``spec`` (finished or not)."""
+    from .distill.trainer import DistillConfig
+    from .train import TeacherConfig
+
+    spec.validate()
+    out = Path(spec.out)
+    teachers: dict[str, Job] = {}
+    runs: list[Job] = []
+    for t_arch, s_arch in spec.pairs:
+        for loss in spec.teacher_losses:
+            for seed in spec.seeds:
+                t_seed = seed % spec.teacher_seeds
+                t_name = f"{t_arch}-{loss}-t{t_seed}"
+                if t_name not in teachers:
+                    teachers[t_name] = Job(
+                        "teacher",
+                        t_name,
+                        out / "teachers" / t_name,
+                        TeacherConfig(
+                            out=str(out / "teachers" / t_name),
+                            arch=t_arch,
+                            loss=loss,
+                            data=spec.data,
+                            data_dir=spec.data_dir,
+                            synthetic_preset=spec.synthetic_preset,
+                            num_classes=spec.num_classes,
+                            seed=t_seed,
+                            data_seed=spec.data_seed,
+                            epochs=spec.teacher_epochs or spec.epochs,
+                            **_common(spec),
+                        ),
+                    )
+                for method in spec.methods:
+                    name = f"{t_name}__{s_arch}__{method}__s{seed}"
+                    runs.append(
+                        Job(
+                            "distill",
+                            name,
+                            out / "runs" / name,
+                            DistillConfig(
+                                out=str(out / "runs" / name),
+                                teacher=str(teachers[t_name].run_dir / "checkpoints" / "last.pt"),
+                                student=s_arch,
+                                method=method,
+                                method_options=dict(spec.method_options.get(method, {})),
+                                data_dir=spec.data_dir,
+                                seed=seed,
+                                epochs=spec.epochs,
+                                **_common(spec),
+                            ),
+                            depends_on=t_name,
+                        )
+                    )
+    return list(teachers.values()), runs
+
+
+def execute(job: Job) -> dict[str, Any]:
+    """Run one job in this process (resuming it if interrupted); return its summary/result."""
+    if job.kind == "teacher":
+        from .train import train_teacher
+
+        return train_teacher(replace(job.config))
+    from .distill.trainer import distill
+
+    return distill(replace(job.config))
+
+
+@dataclass
+class SweepReport:
+    """What a sweep did: job names skipped (already finished), run, and failed (with errors)."""
+
+    skipped: list[str] = field(default_factory=list)
+    ran: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def run_sweep(
+    spec: SweepSpec,
+    *,
+    ray_address: str | None = None,
+    log: Callable[[str], None] = print,
+) -> SweepReport:
+    """Run every unfinished job of ``spec``, locally or on Ray; failures are collected, not
+    raised, so one bad run does not stop the others (a run whose teacher failed is not started)."""
+    teachers, runs = plan(spec)
+    if ray_address is not None:
+        return _run_on_ray(teachers, runs, ray_address, log)
+    report = SweepReport()
+    failed_teachers: set[str] = set()
+    for job in [*teachers, *runs]:
+        if job.done:
+            report.skipped.append(job.name)
+            continue
+        if job.depends_on in failed_teachers:
+            report.failed[job.name] = f"teacher {job.depends_on} failed"
+            continue
+        log(f"[sweep] {job.kind} {job.name}")
+        try:
+            execute(job)
+        except Exception as exc:  # report and go on with the other runs
+            report.failed[job.name] = f"{type(exc).__name__}: {exc}"
+            log(f"[sweep] FAILED {job.name}: {type(exc).__name__}: {exc}")
+            if job.kind == "teacher":
+                failed_teachers.add(job.name)
+            continue
+        report.ran.append(job.name)
+    return report
+
+
+def _ray_execute(job: Job, *teacher_results: Any) -> dict[str, Any]:
+    """The body of a Ray task: run the job and return its result (errors as a dict)."""
+    for dep in teacher_results:
+        if isinstance(dep, dict) and dep.get("__error__"):
+            return {"__error__": f"teacher failed: {dep['__error__']}"}
+    try:
+        return execute(job)
+    except Exception as exc:
+        return {"__error__": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
+
+
+def _run_on_ray(teachers: list[Job], runs: list[Job], address: str, log) -> SweepReport:
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError(
+            "--ray-address needs Ray: pip install 'bcpd-sim[ray]' (or pip install ray)"
+        ) from None
+    if not ray.is_initialized():
+        ray.init(address=address, log_to_driver=False)
+    gpus = ray.cluster_resources().get("GPU", 0)
+    resources = {"num_gpus": 1} if gpus > 0 else {"num_cpus": 1}
+    task = ray.remote(max_retries=0, **resources)(_ray_execute)
+    report = SweepReport()
+    refs: dict[str, Any] = {}
+    for job in teachers:
+        if job.done:
+            report.skipped.append(job.name)
+            refs[job.name] = {}
+        else:
+            log(f"[sweep/ray] submit teacher {job.name}")
+            refs[job.name] = task.remote(job)
+    pending = {}
+    for job in runs:
+        if job.done:
+            report.skipped.append(job.name)
+            continue
+        log(f"[sweep/ray] submit distill {job.name}")
+        pending[job.name] = task.remote(job, refs[job.depends_on])
+    pending.update({name: ref for name, ref in refs.items() if not isinstance(ref, dict)})
+    for name, ref in pending.items():
+        try:
+            result = ray.get(ref)
+        except Exception as exc:  # a worker crash, not a run error
+            report.failed[name] = f"{type(exc).__name__}: {exc}"
+            continue
+        if isinstance(result, dict) and result.get("__error__"):
+            report.failed[name] = result["__error__"]
+            log(f"[sweep/ray] FAILED {name}: {result['__error__']}")
+        else:
+            report.ran.append(name)
+    return report
