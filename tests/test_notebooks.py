@@ -28,7 +28,8 @@ def test_notebook_executes(path, tmp_path):
     copy = tmp_path / path.name
     shutil.copy(path, copy)
     nb = nbformat.read(copy, as_version=4)
-    # A 3-minute budget per cell; each notebook is written to finish in well under 3 minutes in all.
+    # A hang guard, not a timing assertion: each notebook takes well under 3 minutes on 2 cores
+    # (`python notebooks/execute.py` prints the times).
     NotebookClient(
-        nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+        nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
     ).execute()
