@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from ._options import add_recipe_overrides, add_run_options
+
 NAME = "distill"
 HELP = "distil a teacher checkpoint into a student with KD, DKD, AT, PKT, SP, RKD or FitNet"
 DESCRIPTION = (
@@ -74,30 +76,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="validation split / synthetic world seed (default: the teacher's)",
     )
-    parser.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs")
-    parser.add_argument("--batch-size", type=int, default=None, help="override the batch size")
-    parser.add_argument("--lr", type=float, default=None, help="override the base learning rate")
-    parser.add_argument(
-        "--val-size", type=int, default=None, help="validation images carved from train"
-    )
-    parser.add_argument(
-        "--train-limit", type=int, default=None, help="use the first N train images"
-    )
-    parser.add_argument("--test-limit", type=int, default=None, help="use the first N test images")
-    parser.add_argument(
-        "--checkpoint-every", type=int, default=None, help="periodic checkpoint interval (epochs)"
-    )
-    aug = parser.add_mutually_exclusive_group()
-    aug.add_argument("--augment", dest="augment", action="store_true", default=None)
-    aug.add_argument("--no-augment", dest="augment", action="store_false")
-    parser.add_argument(
-        "--no-compile",
-        dest="compile",
-        action="store_false",
-        default=None,
-        help="never torch.compile",
-    )
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    add_recipe_overrides(parser)
+    add_run_options(parser)
 
 
 def config_from_args(args: argparse.Namespace):

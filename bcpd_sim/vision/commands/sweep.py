@@ -10,6 +10,8 @@ import argparse
 import json
 import sys
 
+from ._options import add_recipe_overrides
+
 NAME = "sweep"
 HELP = "run a grid of teacher->student pairs x methods x teacher losses x seeds (local or Ray)"
 
@@ -53,19 +55,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data-seed", type=int, default=0, help="validation split / synthetic world seed"
     )
-    parser.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs")
+    add_recipe_overrides(parser)
     parser.add_argument(
         "--teacher-epochs", type=int, default=None, help="teachers' epochs (default --epochs)"
     )
-    parser.add_argument("--batch-size", type=int, default=None, help="override the batch size")
-    parser.add_argument("--lr", type=float, default=None, help="override the base learning rate")
-    parser.add_argument(
-        "--val-size", type=int, default=None, help="validation images carved from train"
-    )
-    parser.add_argument(
-        "--train-limit", type=int, default=None, help="use the first N train images"
-    )
-    parser.add_argument("--test-limit", type=int, default=None, help="use the first N test images")
     parser.add_argument(
         "--method-options",
         default=None,

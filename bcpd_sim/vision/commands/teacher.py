@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 
+from ._options import add_recipe_overrides, add_run_options
+
 NAME = "teacher"
 HELP = "train a teacher (ce, mse or mse_logits loss) on CIFAR-100 or the exact-BCPD synthetic data"
 DESCRIPTION = (
@@ -48,30 +50,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data-seed", type=int, default=0, help="seed of the validation split / synthetic world"
     )
-    parser.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs")
-    parser.add_argument("--batch-size", type=int, default=None, help="override the batch size")
-    parser.add_argument("--lr", type=float, default=None, help="override the base learning rate")
-    parser.add_argument(
-        "--val-size", type=int, default=None, help="validation images carved from train"
-    )
-    parser.add_argument(
-        "--train-limit", type=int, default=None, help="use the first N train images"
-    )
-    parser.add_argument("--test-limit", type=int, default=None, help="use the first N test images")
-    parser.add_argument(
-        "--checkpoint-every", type=int, default=None, help="periodic checkpoint interval (epochs)"
-    )
-    aug = parser.add_mutually_exclusive_group()
-    aug.add_argument("--augment", dest="augment", action="store_true", default=None)
-    aug.add_argument("--no-augment", dest="augment", action="store_false")
-    parser.add_argument(
-        "--no-compile",
-        dest="compile",
-        action="store_false",
-        default=None,
-        help="never torch.compile",
-    )
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    add_recipe_overrides(parser)
+    add_run_options(parser)
 
 
 def run(args: argparse.Namespace) -> int:
