@@ -73,6 +73,7 @@ def test_smoke_run_writes_every_output(smoke_run):
         assert col in results, col
     assert set(results.study) == {"simulated", "trained"}
     assert set(results[results.study == "trained"].teacher_loss) == {"ce", "mse"}
+    assert set(results[results.study == "trained"].teacher_selection) == {"best_val_acc"}
     assert results.student_acc.between(0, 1).all()
     assert not list(smoke_run.rglob(".*.tmp"))
 
@@ -214,6 +215,7 @@ def test_statistics_against_scipy():
         (["--set", "trained.epochs=[]"], "trained.epochs must not be empty"),
         (["--set", "trained.losses=['xentropy']"], "valid: ce, mse"),
         (["--set", "train.select='test_acc'"], "unknown train.select"),
+        (["--set", "trained.teacher_select='best'"], "unknown trained.teacher_select"),
         (
             ["--set", "simulated.enabled=false", "--set", "trained.enabled=false"],
             "both studies are disabled",

@@ -85,6 +85,7 @@ class TrainedConfig:
     widths: list[list[int]] = field(default_factory=lambda: [[128, 128]])
     students_per_teacher: int = 1
     student_temperature: float = 1.0
+    teacher_select: str = "best_val_acc"  # the paper distils from the final teacher: "last"
     seed: int = 0
 
 
@@ -113,7 +114,7 @@ SECTIONS = {
 
 PRESETS: dict[str, dict[str, Any]] = {
     # The paper's exact settings: 120 eta-students, 10 teachers per loss, 100 epochs, batch 32.
-    "paper": {"trained": {"losses": ["ce", "mse_mean", "mse"]}},
+    "paper": {"trained": {"losses": ["ce", "mse_mean", "mse"], "teacher_select": "last"}},
     # The default: a clear picture in a few minutes on a laptop CPU.
     "quick": {
         "data": {"n_test": 20000},
@@ -346,6 +347,10 @@ def validate(cfg: Figure1Config) -> None:
                 )
         if len(set(r.losses)) != len(r.losses):
             raise ConfigError("trained.losses must not repeat a loss")
+        if r.teacher_select not in SELECTION_RULES:
+            raise ConfigError(
+                f"unknown trained.teacher_select {r.teacher_select!r}; valid: {', '.join(SELECTION_RULES)}"
+            )
         if r.seeds < 1 or r.students_per_teacher < 1:
             raise ConfigError("trained.seeds and trained.students_per_teacher must be >= 1")
         _positive_ints("trained.epochs", r.epochs)

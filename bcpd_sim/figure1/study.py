@@ -252,7 +252,7 @@ def run_trained_cell(cfg: Figure1Config, cell: Cell, data: Data) -> pd.DataFrame
         loss=loss,
         loss_options=options,
         epochs=max(r.epochs),
-        **_train_kwargs(cfg, data),
+        **(_train_kwargs(cfg, data) | {"select": r.teacher_select}),
     )
     temp = r.student_temperature
     logits_train = teachers.predict_logits(data.train.x)
@@ -284,6 +284,7 @@ def run_trained_cell(cfg: Figure1Config, cell: Cell, data: Data) -> pd.DataFrame
         teacher_width=lambda f: f.teacher_width.map(lambda w: "-".join(map(str, w))),
         teacher_acc=teacher_acc,
         teacher_selected_epoch=teachers.selected_epoch,
+        teacher_selection=r.teacher_select,
         teacher_loss_options=str(options),
         **dist_train,
         **dist_test,
@@ -383,9 +384,15 @@ def load_run(run_dir: str | Path) -> tuple[Figure1Config, pd.DataFrame]:
         import tomllib
     else:  # pragma: no cover
         import tomli as tomllib
-    from .config import build
+    from .config import Figure1Config, build, merge
 
-    cfg = build(tomllib.loads((run_dir / "config.toml").read_text()))
+    raw = Figure1Config().to_dict()  # keys added since the run was made take their defaults
+    merge(
+        raw,
+        tomllib.loads((run_dir / "config.toml").read_text()),
+        where=str(run_dir / "config.toml"),
+    )
+    cfg = build(raw)
     return cfg, pd.read_parquet(results)
 
 
