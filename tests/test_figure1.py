@@ -242,3 +242,30 @@ def test_config_file_and_changed_config_in_same_dir(tmp_path, smoke_run):
         load_config("smoke", file=bad)
     out = cli("figure1", "--preset", "smoke", "--set", "trained.seeds=3", "--out", str(smoke_run))
     assert out.returncode == 2 and "different config" in out.stderr
+
+
+@pytest.mark.parametrize("preset", ["smoke", "quick", "paper", "large"])
+def test_every_preset_is_valid_and_round_trips_through_toml(preset):
+    from bcpd_sim.figure1.config import build, tomllib  # tomllib, or tomli on Python 3.10
+
+    cfg = load_config(preset)
+    assert cfg.preset == preset
+    assert build(tomllib.loads(cfg.to_toml())) == cfg
+
+
+def test_paper_preset_is_the_papers_setting():
+    cfg = load_config("paper")
+    d, t, s, r = cfg.data, cfg.train, cfg.simulated, cfg.trained
+    assert (d.mixture, d.n_train, d.n_val, d.n_test) == ("paper", 5000, 5000, 90000)
+    assert (t.width, t.lr, t.momentum, t.batch_size, t.epochs, t.select) == (
+        [128, 128],
+        5e-4,
+        0.9,
+        32,
+        100,
+        "best_val_acc",
+    )
+    assert (s.eta_uniform, s.eta_low, s.student_temperature) == (100, 20, 1.0)
+    assert (
+        r.seeds == 10 and "ce" in r.losses and "mse_mean" in r.losses and r.teacher_select == "last"
+    )
