@@ -2,7 +2,7 @@
 .PHONY: install test lint notebooks figures bench
 
 install:
-	pip install -c constraints/cpu.txt -e ".[test]"
+	python3 -m pip install -c constraints/cpu.txt -e ".[test]"
 
 test:
 	python -m pytest
