@@ -17,6 +17,7 @@ import pandas as pd
 from scipy.special import xlogy
 
 from .errors import ConfigError
+from .simplex import onehot
 from .validation import check_choice, check_int
 
 _TINY = np.finfo(np.float64).tiny
@@ -59,10 +60,6 @@ def _as_y(y: Any, q: np.ndarray) -> np.ndarray:
 
 def _log(q: np.ndarray) -> np.ndarray:
     return np.log(np.maximum(q, _TINY))
-
-
-def _onehot(y: np.ndarray, k: int) -> np.ndarray:
-    return np.eye(k, dtype=np.float64)[y]
 
 
 def accuracy(q: Any, y: Any) -> np.ndarray:
@@ -115,7 +112,7 @@ def brier(q: Any, y: Any) -> np.ndarray:
     """Brier score: per-sample mean of ``||q(x) - e_y||^2`` (summed over classes)."""
     q = _as_q(q)
     y = _as_y(y, q)
-    return ((q - _onehot(y, q.shape[-1])) ** 2).sum(axis=-1).mean(axis=-1)
+    return ((q - onehot(y, q.shape[-1])) ** 2).sum(axis=-1).mean(axis=-1)
 
 
 def ece(q: Any, y: Any, *, num_bins: int = 15) -> np.ndarray:

@@ -13,6 +13,7 @@ import numpy as np
 from scipy.special import softmax
 
 from ..mixtures import ClassConditionalDistribution
+from ..simplex import label_smoothing, onehot, tempered
 
 
 @dataclass(frozen=True)
@@ -23,18 +24,6 @@ class Predictor:
     fn: Callable[[np.ndarray, np.ndarray], np.ndarray]
     kind: str  # "exact", "degraded", "random", "trained" or "control"
     peeks_at_label: bool = False
-
-
-def tempered(p: np.ndarray, temperature: float) -> np.ndarray:
-    """softmax(log p / T): sharper for T < 1, flatter for T > 1."""
-    with np.errstate(divide="ignore"):
-        return softmax(np.log(p) / temperature, axis=1)
-
-
-def smoothed_onehot(labels: np.ndarray, num_classes: int, eps: float) -> np.ndarray:
-    q = np.full((len(labels), num_classes), eps / num_classes)
-    q[np.arange(len(labels)), labels] += 1.0 - eps
-    return q
 
 
 def random_mlp(dim: int, num_classes: int, seed: int, width: int = 64, scale: float = 2.0):
@@ -65,7 +54,7 @@ def default_predictors(
         Predictor("uniform", lambda x, y: np.full((len(x), k), 1.0 / k), "degraded"),
         Predictor(
             "bayes argmax one-hot (eps=0.01)",
-            lambda x, y: smoothed_onehot(bcpd(x).argmax(1), k, 0.01),
+            lambda x, y: label_smoothing(bcpd(x).argmax(1), k, 0.01),
             "degraded",
         ),
         Predictor("tempered bcpd T=0.5", lambda x, y: tempered(bcpd(x), 0.5), "degraded"),
@@ -92,7 +81,7 @@ def default_predictors(
     preds.append(
         Predictor(
             "control: peeks at label",
-            lambda x, y: 0.5 * bcpd(x) + 0.5 * smoothed_onehot(y, k, 0.0),
+            lambda x, y: 0.5 * bcpd(x) + 0.5 * onehot(y, k),
             "control",
             peeks_at_label=True,
         )
@@ -114,7 +103,8 @@ def _trained_predictors(mixture, *, seed: int, train_n: int) -> list[Predictor]:
         def fn(x, y):
             out = np.zeros((len(x), k))
             out[:, model.classes_] = model.predict_proba(x)
-            return np.clip(out, 1e-12, None) / np.clip(out, 1e-12, None).sum(1, keepdims=True)
+            out = np.clip(out, 1e-12, None)
+            return out / out.sum(1, keepdims=True)
 
         return fn
 
