@@ -99,14 +99,10 @@ def plot_figure1(results: pd.DataFrame, corr: pd.DataFrame, *, title: str = ""):
 
 def plot_paired(results: pd.DataFrame, baseline: str = "ce"):
     """Student and teacher accuracy differences per matched pair (loss minus baseline)."""
-    from .summary import PAIR_KEYS
+    from .summary import matched_pairs
 
-    trained = results[results.study == "trained"]
-    base = trained[trained.teacher_loss == baseline].set_index(PAIR_KEYS)
     rows = []
-    for loss in sorted(set(trained.teacher_loss) - {baseline}):
-        other = trained[trained.teacher_loss == loss].set_index(PAIR_KEYS)
-        joined = pd.merge(other, base, left_index=True, right_index=True, suffixes=("", "_b"))
+    for loss, joined in matched_pairs(results, baseline=baseline):
         for what in ("student_acc", "teacher_acc"):
             rows += [
                 {
@@ -114,7 +110,7 @@ def plot_paired(results: pd.DataFrame, baseline: str = "ce"):
                     "accuracy of": what.split("_")[0],
                     "difference (pts)": 100 * d,
                 }
-                for d in (joined[what] - joined[f"{what}_b"])
+                for d in (joined[f"{what}_a"] - joined[f"{what}_b"])
             ]
     fig, ax = plt.subplots(figsize=(7, 4.2))
     if rows:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.special import softmax
 
 from .. import io, metrics
 from ..ensemble import MemberSpec, train
@@ -125,12 +126,15 @@ def _student_rows(ensemble, data: Data) -> pd.DataFrame:
 def _target_distances(
     p_tar: np.ndarray, p_star: np.ndarray, suffix: str = ""
 ) -> dict[str, np.ndarray]:
-    """Per-member distances of targets (E, n, K) to the BCPD (n, K): per-sample means."""
-    floor = np.maximum(p_tar, 1e-12)  # only matters where a target puts exactly zero mass
+    """Per-member distances of targets (E, n, K) to the BCPD (n, K): per-sample means.
+
+    A target with exactly zero mass on a class p* supports (eta = 1) gets a finite, very large KL:
+    :mod:`bcpd_sim.metrics` floors log q at the smallest positive float.
+    """
     return {
         f"mse_to_bcpd{suffix}": metrics.mse_to_bcpd(p_tar, p_star),
-        f"kl_to_bcpd{suffix}": metrics.kl_to_bcpd(floor / floor.sum(-1, keepdims=True), p_star),
-        f"ce_to_bcpd{suffix}": metrics.ce_to_bcpd(floor / floor.sum(-1, keepdims=True), p_star),
+        f"kl_to_bcpd{suffix}": metrics.kl_to_bcpd(p_tar, p_star),
+        f"ce_to_bcpd{suffix}": metrics.ce_to_bcpd(p_tar, p_star),
         f"frobenius_to_bcpd{suffix}": metrics.frobenius_to_bcpd(p_tar, p_star),
     }
 
@@ -257,7 +261,7 @@ def run_trained_cell(cfg: Figure1Config, cell: Cell, data: Data) -> pd.DataFrame
     temp = r.student_temperature
     logits_train = teachers.predict_logits(data.train.x)
     logits_val = teachers.predict_logits(data.val.x)
-    q_train = _softmax(logits_train)
+    q_train = softmax(logits_train, axis=-1)
     q_test = teachers.predict_proba(data.test.x)
     teacher_acc = metrics.accuracy(q_test, data.test.y)
     dist_train = _target_distances(q_train, data.train.p_star)
@@ -274,8 +278,8 @@ def run_trained_cell(cfg: Figure1Config, cell: Cell, data: Data) -> pd.DataFrame
         members=[MemberSpec(seed=s, width=tuple(cfg.train.width)) for s in student_seeds],
         loss="soft",
         loss_options={"temperature": temp},
-        targets=_softmax(logits_train[which] / temp),
-        val_targets=_softmax(logits_val[which] / temp),
+        targets=softmax(logits_train[which] / temp, axis=-1),
+        val_targets=softmax(logits_val[which] / temp, axis=-1),
         epochs=cfg.train.epochs,
         **_train_kwargs(cfg, data),
     )
@@ -303,12 +307,6 @@ def run_trained_cell(cfg: Figure1Config, cell: Cell, data: Data) -> pd.DataFrame
     rows = pd.concat([rows, _student_rows(students, data)], axis=1)
     rows["cell_seconds"] = seconds
     return rows
-
-
-def _softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(-1, keepdims=True)
 
 
 # --------------------------------------------------------------------------- the run
@@ -378,13 +376,7 @@ def load_run(run_dir: str | Path) -> tuple[Figure1Config, pd.DataFrame]:
         raise FileNotFoundError(
             f"{run_dir} has no results.parquet; run `bcpd-sim figure1 --out {run_dir}` first"
         )
-    import sys
-
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover
-        import tomli as tomllib
-    from .config import Figure1Config, build, merge
+    from .config import Figure1Config, build, merge, tomllib
 
     raw = Figure1Config().to_dict()  # keys added since the run was made take their defaults
     merge(

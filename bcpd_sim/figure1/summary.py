@@ -30,21 +30,27 @@ def correlations(results: pd.DataFrame, *, resamples: int = 2000) -> pd.DataFram
     return table
 
 
+def matched_pairs(results: pd.DataFrame, *, baseline: str = "ce"):
+    """Yield (loss, joined) for each trained teacher loss other than ``baseline``: its rows matched
+    to the baseline's on settings and seeds, columns suffixed ``_a`` (loss) and ``_b`` (baseline)."""
+    trained = results[results.study == "trained"]
+    if baseline not in set(trained.teacher_loss):
+        return
+    base = trained[trained.teacher_loss == baseline].set_index(PAIR_KEYS)
+    for loss in sorted(set(trained.teacher_loss) - {baseline}):
+        other = trained[trained.teacher_loss == loss].set_index(PAIR_KEYS)
+        joined = pd.merge(other, base, left_index=True, right_index=True, suffixes=("_a", "_b"))
+        if not joined.empty:
+            yield loss, joined
+
+
 def paired_comparisons(
     results: pd.DataFrame, *, baseline: str = "ce", resamples: int = 2000
 ) -> list[dict]:
     """For each teacher loss vs ``baseline``, matched on settings and seeds: student and teacher
     accuracy differences (loss minus baseline) with bootstrap intervals and Wilcoxon p-values."""
-    trained = results[results.study == "trained"]
-    if baseline not in set(trained.teacher_loss):
-        return []
-    base = trained[trained.teacher_loss == baseline].set_index(PAIR_KEYS)
     out = []
-    for loss in sorted(set(trained.teacher_loss) - {baseline}):
-        other = trained[trained.teacher_loss == loss].set_index(PAIR_KEYS)
-        joined = pd.merge(other, base, left_index=True, right_index=True, suffixes=("_a", "_b"))
-        if joined.empty:
-            continue
+    for loss, joined in matched_pairs(results, baseline=baseline):
         entry = {"loss": loss, "baseline": baseline}
         for col in ("student_acc", "teacher_acc", "mse_to_bcpd", "kl_to_bcpd"):
             stats = paired_difference(
