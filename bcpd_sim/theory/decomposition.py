@@ -61,8 +61,36 @@ def _check_probabilities(name: str, arr, shape: tuple[int, ...] | None = None) -
     return arr
 
 
+class _Decomposition:
+    """What both decompositions share: risk = distance to p* + model-free term + residual."""
+
+    residual: float
+    residual_se: float
+
+    @property
+    def distance_term(self) -> float:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    @property
+    def model_free_term(self) -> float:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    @property
+    def prediction(self) -> float:
+        """The theorem's prediction of the risk: distance + model-free term (= exact_risk)."""
+        return self.distance_term + self.model_free_term
+
+    @property
+    def residual_z(self) -> float:
+        """The residual in units of its standard error (see :func:`z_score`)."""
+        return z_score(self.residual, self.residual_se)
+
+    def as_dict(self) -> dict:
+        return asdict(self) | {"prediction": self.prediction, "residual_z": self.residual_z}
+
+
 @dataclass(frozen=True)
-class MSEDecomposition:
+class MSEDecomposition(_Decomposition):
     """Sample-mean terms of Theorem 1 (per-sample squared L2, summed over classes)."""
 
     risk: float
@@ -78,21 +106,16 @@ class MSEDecomposition:
     n: int
 
     @property
-    def prediction(self) -> float:
-        """The theorem's prediction of the risk: distance + irreducible (= exact_risk)."""
-        return self.distance + self.irreducible
+    def distance_term(self) -> float:
+        return self.distance
 
     @property
-    def residual_z(self) -> float:
-        """The residual in units of its standard error (see :func:`z_score`)."""
-        return z_score(self.residual, self.residual_se)
-
-    def as_dict(self) -> dict:
-        return asdict(self) | {"prediction": self.prediction, "residual_z": self.residual_z}
+    def model_free_term(self) -> float:
+        return self.irreducible
 
 
 @dataclass(frozen=True)
-class CEDecomposition:
+class CEDecomposition(_Decomposition):
     """Sample-mean terms of the CE analogue: risk = KL(p* || q) + H(p*) + residual."""
 
     risk: float
@@ -108,15 +131,12 @@ class CEDecomposition:
     n: int
 
     @property
-    def prediction(self) -> float:
-        return self.kl + self.entropy
+    def distance_term(self) -> float:
+        return self.kl
 
     @property
-    def residual_z(self) -> float:
-        return z_score(self.residual, self.residual_se)
-
-    def as_dict(self) -> dict:
-        return asdict(self) | {"prediction": self.prediction, "residual_z": self.residual_z}
+    def model_free_term(self) -> float:
+        return self.entropy
 
 
 def mse_decomposition(q, p_star, y) -> MSEDecomposition:

@@ -49,9 +49,9 @@ def check_predictor(
     """Both decompositions for one predictor, as two table rows."""
     q = predictor.fn(x, y)
     rows = []
-    for loss, dec, dist, free in (
-        ("mse", mse_decomposition(q, p_star, y), "distance", "irreducible"),
-        ("ce", ce_decomposition(q, p_star, y), "kl", "entropy"),
+    for loss, dec in (
+        ("mse", mse_decomposition(q, p_star, y)),
+        ("ce", ce_decomposition(q, p_star, y)),
     ):
         rows.append(
             {
@@ -61,8 +61,8 @@ def check_predictor(
                 "empirical_risk": dec.risk,
                 "risk_se": dec.risk_se,
                 "predicted_risk": dec.prediction,
-                "distance": getattr(dec, dist),
-                "model_free": getattr(dec, free),
+                "distance": dec.distance_term,
+                "model_free": dec.model_free_term,
                 "residual": dec.residual,
                 "residual_se": dec.residual_se,
                 "residual_z": dec.residual_z,
