@@ -133,6 +133,21 @@ def time_reference(args, device, tr, va, soft=None) -> float:
     return (time.perf_counter() - t0) / args.ref_members
 
 
+def run_options(args, device, va) -> dict:
+    """The ensemble settings every timed run shares (validation, recipe, device, capture)."""
+    return {
+        "x_val": va.x,
+        "y_val": va.y,
+        "lr": args.lr,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "device": device,
+        "num_classes": 10,
+        "capture": args.capture,
+        "show_progress": False,
+    }
+
+
 def warm_up(args, device, tr, va) -> None:
     """An untimed tiny ensemble run (library loading, CUDA context, cuBLAS handles)."""
     train(
@@ -167,15 +182,7 @@ def run_cpu_style(args, device) -> int:
         tr.y,
         members=args.members,
         loss=args.loss,
-        x_val=va.x,
-        y_val=va.y,
-        lr=args.lr,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        device=device,
-        num_classes=10,
-        capture=args.capture,
-        show_progress=False,
+        **run_options(args, device, va),
     )
     _sync(device)
     t_ens = time.perf_counter() - t0
@@ -227,15 +234,7 @@ def run_gpu_target(args, device) -> int:
         tr.y,
         members=args.members,
         loss=args.loss,
-        x_val=va.x,
-        y_val=va.y,
-        lr=args.lr,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        device=device,
-        num_classes=10,
-        capture=args.capture,
-        show_progress=False,
+        **run_options(args, device, va),
     )
     _sync(device)
     t_teach = time.perf_counter() - t0
@@ -247,15 +246,7 @@ def run_gpu_target(args, device) -> int:
         members=list(range(args.members, 2 * args.members)),
         loss="soft",
         targets=soft.cpu().numpy(),
-        x_val=va.x,
-        y_val=va.y,
-        lr=args.lr,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        device=device,
-        num_classes=10,
-        capture=args.capture,
-        show_progress=False,
+        **run_options(args, device, va),
     )
     _sync(device)
     t_all = time.perf_counter() - t0
