@@ -12,19 +12,11 @@ from typing import Any
 
 from .. import config as generic
 from .. import validation as V
+from ..ensemble.losses import TEACHER_LOSSES
+from ..ensemble.optim import OPTIMIZER_NAMES
+from ..ensemble.trainer import SELECTION_RULES
 from ..errors import ConfigError
 from ..mixtures import list_mixtures
-
-#: Teacher losses by name: (ensemble loss, its options). Named so results say exactly what ran.
-TEACHER_LOSSES: dict[str, tuple[str, dict[str, Any]]] = {
-    "ce": ("ce", {}),
-    "mse": ("mse", {"reduction_over_classes": "sum"}),
-    "mse_mean": ("mse", {"reduction_over_classes": "mean"}),
-    "mse_logits": ("mse_logits", {"reduction_over_classes": "mean"}),
-    "ls": ("ls", {"epsilon": 0.1}),
-}
-SELECTION_RULES = ("best_val_acc", "best_val_loss", "last")
-OPTIMIZERS = ("sgd", "adam", "adamw")
 
 
 @dataclass(frozen=True)
@@ -196,9 +188,6 @@ def validate(cfg: Figure1Config) -> None:
     """Check every field, then the run's estimated memory and work; raise ConfigError naming the
     key. The allowed names come from where they are defined (mixtures, ensemble optimisers and
     selection rules, teacher losses)."""
-    from ..ensemble.optim import OPTIMIZER_NAMES
-    from ..ensemble.trainer import SELECTION_RULES
-
     d, t, s, r = cfg.data, cfg.train, cfg.simulated, cfg.trained
     V.check_choice("preset", cfg.preset, PRESETS)
     V.check_choice("data.mixture", d.mixture, list_mixtures())
