@@ -14,7 +14,7 @@ from .. import config as generic
 from .. import validation as V
 from ..ensemble.losses import TEACHER_LOSSES
 from ..ensemble.optim import OPTIMIZER_NAMES
-from ..ensemble.trainer import SELECTION_RULES
+from ..ensemble.plan import SELECTION_RULES
 from ..errors import ConfigError
 from ..mixtures import list_mixtures
 
