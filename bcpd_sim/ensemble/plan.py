@@ -396,7 +396,7 @@ def make_plan(
         count = check_int("members", members, minimum=1)
         w = tuple(check_int("width", h, minimum=1) for h in width)
         _check_budget(
-            [MemberSpec(seed=0, width=w)] * 1,
+            [MemberSpec(seed=0, width=w)],
             input_dim=d,
             num_classes=k,
             batch_size=batch_size,
