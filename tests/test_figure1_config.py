@@ -20,7 +20,7 @@ BIG = 10**12
     "override, fragment",
     [
         (f"data.n_train={BIG}", "data.n_train must be <="),
-        (f"data.n_test={10**8}", "data.n_test is too large"),
+        (f"data.n_test={10**8}", "simulated.eta_uniform x data.n_test is too large"),
         (f"train.batch_size={BIG}", "train.batch_size="),
         (f"train.epochs={BIG}", "train.epochs must be <="),
         (f"train.width=[{BIG}]", "train.width is too large"),

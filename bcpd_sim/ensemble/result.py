@@ -126,17 +126,19 @@ class Ensemble:
 
     def member_module(self, member: int) -> torch.nn.Sequential:
         """Member ``member``'s selected checkpoint as a plain ``nn.Sequential`` on the CPU."""
-        for g in self._groups:
-            if member in g.index:
-                return mlp.member_module(g.params, g.index.index(member))
-        raise ConfigError(f"member must lie in [0, {len(self.members) - 1}], got {member}")
+        g, j = self._locate(member)
+        return mlp.member_module(g.params, j)
 
     def member_parameters(self, member: int) -> list[torch.Tensor]:
         """Member ``member``'s selected parameters ``[W1 (out,in), b1, ...]`` (CPU copies)."""
+        g, j = self._locate(member)
+        return [p[j].detach().cpu().clone() for p in g.params]
+
+    def _locate(self, member: int) -> tuple[Group, int]:
+        """The group holding ``member`` and its position there."""
         for g in self._groups:
             if member in g.index:
-                j = g.index.index(member)
-                return [p[j].detach().cpu().clone() for p in g.params]
+                return g, g.index.index(member)
         raise ConfigError(f"member must lie in [0, {len(self.members) - 1}], got {member}")
 
     def evaluate(self, x: Any, *, y: Any = None, p_star: Any = None) -> pd.DataFrame:

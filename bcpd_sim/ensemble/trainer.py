@@ -17,10 +17,10 @@ path runs the same step function eagerly.
 
 from __future__ import annotations
 
+import inspect
 import math
 import time
 import warnings
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -34,7 +34,6 @@ from .losses import Loss, loss_and_grad
 from .optim import StackedOptimizer, lr_factor
 from .plan import (
     CAPTURE_MODES,
-    PAPER_WIDTH,
     SELECTION_RULES,
     MemberSpec,
     Split,
@@ -46,35 +45,7 @@ from .result import Ensemble, Group
 from .shuffle import permutations, seed_hashes
 
 
-def train(
-    x: Any,
-    y: Any,
-    *,
-    members: int | Sequence[int | Mapping[str, Any] | MemberSpec],
-    loss: str = "ce",
-    loss_options: Mapping[str, Any] | None = None,
-    targets: Any = None,
-    teacher_logits: Any = None,
-    x_val: Any = None,
-    y_val: Any = None,
-    val_targets: Any = None,
-    val_teacher_logits: Any = None,
-    num_classes: int | None = None,
-    lr: float = 5e-4,
-    epochs: int = 100,
-    width: Sequence[int] = PAPER_WIDTH,
-    n_train: int | None = None,
-    batch_size: int = 32,
-    optimizer: str = "sgd",
-    optimizer_options: Mapping[str, Any] | None = None,
-    schedule: str = "constant",
-    schedule_options: Mapping[str, Any] | None = None,
-    select: str | None = None,
-    device: str | torch.device | None = None,
-    dtype: str | torch.dtype = "float32",
-    capture: str = "auto",
-    show_progress: bool | None = None,
-) -> Ensemble:
+def train(x: Any, y: Any, **options: Any) -> Ensemble:
     """Train independent ReLU MLPs ``d -> width... -> K`` together; return an :class:`Ensemble`.
 
     Args:
@@ -96,37 +67,21 @@ def train(
         device: ``None``/``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
         dtype: ``"float32"`` (default) or ``"float64"``.
         capture: ``"auto"`` (a CUDA graph on CUDA, eager on CPU), ``"eager"`` or ``"cuda_graph"``.
+        show_progress: a progress bar per shape group (default: only on a terminal).
+
+    Every argument is checked before any work (:func:`bcpd_sim.ensemble.plan.make_plan`, which
+    takes the same keywords); the plan is then trained by :func:`run_plan`.
     """
-    plan = make_plan(
-        x,
-        y,
-        members=members,
-        loss=loss,
-        loss_options=loss_options,
-        targets=targets,
-        teacher_logits=teacher_logits,
-        x_val=x_val,
-        y_val=y_val,
-        val_targets=val_targets,
-        val_teacher_logits=val_teacher_logits,
-        num_classes=num_classes,
-        lr=lr,
-        epochs=epochs,
-        width=width,
-        n_train=n_train,
-        batch_size=batch_size,
-        optimizer=optimizer,
-        optimizer_options=optimizer_options,
-        schedule=schedule,
-        schedule_options=schedule_options,
-        select=select,
-        device=device,
-        dtype=dtype,
-        capture=capture,
-        show_progress=show_progress,
-        graph_available=_GRAPH_BACKEND.available,
-    )
-    return run_plan(plan)
+    return run_plan(make_plan(x, y, graph_available=_GRAPH_BACKEND.available, **options))
+
+
+# The keyword arguments are make_plan's (checked there once); show them in help() and IDEs.
+train.__signature__ = inspect.signature(make_plan).replace(  # type: ignore[attr-defined]
+    parameters=[
+        p for p in inspect.signature(make_plan).parameters.values() if p.name != "graph_available"
+    ],
+    return_annotation=Ensemble,
+)
 
 
 @dataclass(frozen=True)
