@@ -82,3 +82,14 @@ def test_every_kind_of_target_has_a_config_key():
 @pytest.mark.parametrize("preset", sorted(PRESETS))
 def test_presets_pass_their_budget(preset):
     load_config(preset)
+
+
+@pytest.mark.parametrize("content", [b"[data\n", b"\xff\xfe", b""])
+def test_plot_names_a_bad_config_file(tmp_path, capsys, content):
+    import pandas as pd
+
+    pd.DataFrame({"study": ["simulated"]}).to_parquet(tmp_path / "results.parquet")
+    (tmp_path / "config.toml").write_bytes(content)
+    assert main(["plot", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert str(tmp_path / "config.toml") in err and len(err.strip().splitlines()) == 1

@@ -17,6 +17,7 @@ from ..ensemble.optim import OPTIMIZER_NAMES
 from ..ensemble.plan import SELECTION_RULES
 from ..errors import ConfigError
 from ..mixtures import list_mixtures
+from .targets import TARGET_KINDS
 
 
 @dataclass(frozen=True)
@@ -208,13 +209,8 @@ def validate(cfg: Figure1Config) -> None:
     V.check_int("train.epochs", t.epochs, minimum=1, maximum=MAX_EPOCHS)
     V.check_choice("train.select", t.select, SELECTION_RULES)
     V.check_seed("simulated.seed", s.seed)
-    V.check_int("simulated.eta_uniform", s.eta_uniform, minimum=0)
-    V.check_int("simulated.eta_low", s.eta_low, minimum=0)
-    V.check_each("simulated.etas", s.etas, V.check_fraction)
-    V.check_each("simulated.temperatures", s.temperatures, V.check_positive)
-    V.check_each("simulated.gaussian", s.gaussian, V.check_positive)
-    V.check_each("simulated.dirichlet", s.dirichlet, V.check_fraction, open_low=True)
-    V.check_each("simulated.label_smoothing", s.label_smoothing, V.check_fraction, open_low=True)
+    for kind in TARGET_KINDS.values():
+        kind.validate(s)
     V.check_positive("simulated.student_temperature", s.student_temperature)
     if s.enabled and not simulated_sizes(s):
         raise ConfigError(
@@ -255,8 +251,6 @@ def validate(cfg: Figure1Config) -> None:
 
 def simulated_sizes(s: SimulatedConfig) -> dict[str, int]:
     """Students per simulated-target kind (kinds with none left out)."""
-    from .targets import TARGET_KINDS
-
     sizes = {name: kind.count(s) for name, kind in TARGET_KINDS.items()}
     return {name: n for name, n in sizes.items() if n}
 
