@@ -278,10 +278,7 @@ def distill(
 
     torch.manual_seed(config.seed)
     student = create_model(config.student, num_classes=data.num_classes)
-    options = dict(config.method_options)
-    if config.method == "dkd":
-        options.setdefault("teacher_arch", tinfo["arch"])
-    distiller = create_distiller(config.method, teacher, student, **options)
+    distiller = create_distiller(config.method, teacher, student, **config.method_options)
 
     run_dir = Path(config.out)
     t_metrics = teacher_metrics(run_dir, teacher, tinfo, data, recipe, device)
