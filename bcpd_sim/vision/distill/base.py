@@ -73,19 +73,32 @@ class Distiller(nn.Module):
     name: ClassVar[str] = "base"
     needs_features: ClassVar[bool] = False
     DEFAULTS: ClassVar[dict[str, float]] = {"ce_weight": 1.0}
+    #: Hyper-parameters that must be > 0 (the others must be >= 0).
+    POSITIVE: ClassVar[frozenset[str]] = frozenset({"temperature", "p"})
 
     def __init__(self, teacher: nn.Module, student: nn.Module, **kwargs: Any) -> None:
         super().__init__()
-        unknown = sorted(set(kwargs) - set(self.DEFAULTS) - set(self.extra_keys()))
+        self.hparams: dict[str, float] = self.check_options(kwargs)
+
+    @classmethod
+    def check_options(cls, options: dict[str, Any]) -> dict[str, float]:
+        """The hyper-parameters with ``options`` applied: ConfigError for an unknown key, a
+        non-number, a negative value, or zero where zero is meaningless (``POSITIVE``: the
+        temperature, AT's power). Runs at the config boundary too, before any work."""
+        if not isinstance(options, dict):
+            raise ConfigError("method_options must be a mapping of option name to value")
+        unknown = sorted(set(options) - set(cls.DEFAULTS) - set(cls.extra_keys()))
         if unknown:
             raise ConfigError(
-                f"unknown option(s) {', '.join(unknown)} for distillation method {self.name!r}; "
-                f"valid: {', '.join(sorted(self.DEFAULTS) + sorted(self.extra_keys()))}"
+                f"unknown option(s) {', '.join(unknown)} for distillation method {cls.name!r}; "
+                f"valid: {', '.join(sorted(cls.DEFAULTS) + sorted(cls.extra_keys()))}"
             )
-        self.hparams: dict[str, float] = {}
-        for key, default in self.DEFAULTS.items():
-            value = kwargs.get(key, default)
-            self.hparams[key] = check_positive(f"{self.name}.{key}", value, allow_zero=True)
+        return {
+            key: check_positive(
+                f"{cls.name}.{key}", options.get(key, default), allow_zero=key not in cls.POSITIVE
+            )
+            for key, default in cls.DEFAULTS.items()
+        }
 
     @classmethod
     def extra_keys(cls) -> Sequence[str]:
