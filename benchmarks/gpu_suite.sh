@@ -7,7 +7,11 @@ set -uo pipefail
 OUT=${OUT:-gpu-results}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 BCPD_SIM_PROGRESS=0
-python3 -m pip install -q -e . >"$OUT/install.log" 2>&1 || { echo "install failed"; tail "$OUT/install.log"; exit 1; }
+# Run from the tree: no pip install (its build isolation fetches setuptools from an index, which
+# fails on a machine without network). Check what the steps import, up front, in one line.
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+python3 -c "import torch, numpy, scipy, pandas, pyarrow, bcpd_sim" 2>"$OUT/imports.log" \
+  || { echo "missing import: $(tail -n 1 "$OUT/imports.log")"; exit 1; }
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
 step() {  # step NAME SECONDS COMMAND...
   local name=$1 limit=$2; shift 2
@@ -15,7 +19,7 @@ step() {  # step NAME SECONDS COMMAND...
   timeout "$limit" "$@" >"$OUT/$name.log" 2>&1
   echo "   exit $?"; tail -n 6 "$OUT/$name.log"
 }
-step cuda_tests 90 python3 -m pytest -q tests/test_vision_pipeline.py tests/test_vision_train.py -k cuda
+step cuda_tests 150 python3 -m pytest -q tests/test_vision_pipeline.py tests/test_vision_train.py tests/test_vision_cuda.py -k cuda
 step ensemble_gpu_target 150 python3 benchmarks/bench_ensemble.py --gpu-target
 step cifar_resnet56_standard 60 python3 benchmarks/bench_cifar.py --arch resnet56 --recipe standard
 step cifar_resnet56_fast 60 python3 benchmarks/bench_cifar.py --arch resnet56 --recipe fast

@@ -4,9 +4,10 @@ The images live on the device once (uint8 for real CIFAR: 150 MB for the 50,000 
 float32 for the synthetic data, whose exact BCPD would not survive quantisation). Each batch is
 cut from an on-device permutation, then random-cropped (padding 4, zero fill, as torchvision's
 ``RandomCrop(32, padding=4)``) and horizontally flipped with one gather, then converted to float
-and normalised in one fused multiply-add. The randomness of epoch ``e`` comes from a generator
+and normalised in one fused multiply-add. The randomness of epoch ``e`` comes from generators
 seeded with ``(seed, e)``, so an epoch's batches do not depend on earlier epochs and a resumed run
-sees the same batches as an uninterrupted one. The same code runs on CPU for the tests.
+sees the same batches as an uninterrupted one; the order is drawn on the CPU, so it is the same on
+every device. The same code runs on CPU for the tests.
 """
 
 from __future__ import annotations
@@ -128,12 +129,25 @@ class DeviceLoader:
         """Stored pixels (uint8 or float) to normalised float32, one fused multiply-add."""
         return torch.addcmul(self.shift, images.to(torch.float32), self.scale)
 
+    def order(self, generator: torch.Generator | None = None) -> torch.Tensor:
+        """This epoch's order of the images, on the device. Shuffled orders are drawn on a CPU
+        generator (``generator``, or a fresh one seeded from (seed, epoch)) and moved, so the
+        order is the same on every device and a run resumed on another device continues it."""
+        if not self.shuffle:
+            return torch.arange(self.num_images, device=self.device)
+        gen = generator or epoch_generator(self.seed, self.epoch, "cpu")
+        return torch.randperm(self.num_images, generator=gen).to(self.device)
+
     def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
-        gen = epoch_generator(self.seed, self.epoch, self.device)
-        if self.shuffle:
-            order = torch.randperm(self.num_images, device=self.device, generator=gen)
-        else:
-            order = torch.arange(self.num_images, device=self.device)
+        # On CPU one generator draws the order and then the augmentation; on another device the
+        # order comes from the CPU generator and the augmentation from one on the device.
+        cpu_gen = epoch_generator(self.seed, self.epoch, "cpu")
+        order = self.order(cpu_gen)
+        gen = (
+            cpu_gen
+            if self.device.type == "cpu"
+            else epoch_generator(self.seed, self.epoch, self.device)
+        )
         for i in range(len(self)):
             idx = order[i * self.batch_size : (i + 1) * self.batch_size]
             raw = self.images.index_select(0, idx)
