@@ -112,9 +112,12 @@ def config_from_args(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    from ...rundir import open_run_dir
     from ..distill.trainer import distill
 
-    result = distill(config_from_args(args))
+    config = config_from_args(args).validate()
+    with open_run_dir(config.out):  # one writer at a time
+        result = distill(config)
     best = result["test_acc_best"]
     print(
         f"{result['method']} {result['teacher_arch']}({result['teacher_loss']}) -> "

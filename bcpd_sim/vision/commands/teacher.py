@@ -55,6 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ...rundir import open_run_dir
     from ..train import TeacherConfig, train_teacher
 
     config = TeacherConfig(
@@ -81,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
         compile=args.compile,
         device=args.device,
     )
-    summary = train_teacher(config)
+    with open_run_dir(config.validate().out):  # one writer at a time
+        summary = train_teacher(config)
     best = summary["best_epoch_test_acc"]
     best_text = "n/a (no validation split)" if best is None else f"{best:.4f}"
     print(
