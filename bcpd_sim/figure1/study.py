@@ -20,7 +20,7 @@ from scipy.special import softmax
 from .. import io, metrics
 from ..ensemble import MemberSpec, train
 from ..mixtures import Sample, make_mixture
-from ..progress import progress
+from ..progress import ProgressLog, progress
 from ..provenance import environment
 from ..rundir import RunDir, open_run_dir
 from . import targets as T
@@ -332,12 +332,14 @@ def _run_cells(cfg: Figure1Config, run: RunDir, show_progress: bool | None) -> p
         unit="cell",
         disable=None if show_progress is None else not show_progress,
     )
+    log = ProgressLog("figure1", len(cells), enabled=None if show_progress is None else False)
     frames = []
     for cell in cells:
         path = out / "cells" / f"{cell.id}.parquet"
         cached = run.cached_table(path)
         if cached is not None:
             frames.append(cached)
+            log.finished(cell.id, cached=True)
             bar.update(1)
             continue
         bar.set_postfix_str(cell.id)
@@ -361,6 +363,9 @@ def _run_cells(cfg: Figure1Config, run: RunDir, show_progress: bool | None) -> p
         )
         frames.append(frame.assign(config_fingerprint=run.fingerprint))
         io.write_table(path, frames[-1])
+        log.finished(
+            cell.id, f"mean student acc {frame.student_acc.mean():.4f} ({len(frame)} students)"
+        )
         bar.update(1)
     bar.close()
     results = pd.concat(frames, ignore_index=True)

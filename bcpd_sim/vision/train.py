@@ -44,7 +44,7 @@ from torch import nn
 from ..device import resolve_device
 from ..errors import ConfigError
 from ..io import save_torch, write_json, write_table
-from ..progress import progress
+from ..progress import ProgressLog, progress
 from ..provenance import environment
 from ..validation import check_choice, check_int
 from .data import ImageDataset, load_cifar100, split_validation
@@ -416,6 +416,7 @@ def fit(
     bar = progress(
         total=remaining * train_loader.images_per_epoch, unit="img", unit_scale=True, desc=desc
     )
+    log = ProgressLog(f"{desc} {run_dir}", recipe.epochs, unit="epoch", done=start_epoch)
     try:
         for epoch in range(start_epoch, recipe.epochs):
             model.train()
@@ -518,6 +519,7 @@ def fit(
                 loss=f"{train_loss:.3f}",
                 val=f"{row.get('val_acc', float('nan')):.3f}",
             )
+            log.finished("", f"train loss {train_loss:.4f}, test acc {row['test_acc']:.4f}")
             if on_epoch_end is not None:
                 on_epoch_end(epoch + 1, row)
     finally:
