@@ -19,6 +19,7 @@ from scipy.special import softmax
 
 from .. import io, metrics
 from ..ensemble import MemberSpec, train
+from ..errors import ConfigError
 from ..mixtures import Sample, make_mixture
 from ..progress import ProgressLog, progress
 from ..provenance import environment
@@ -384,12 +385,12 @@ def load_run(run_dir: str | Path) -> tuple[Figure1Config, pd.DataFrame]:
     from .config import Figure1Config, build, merge, tomllib
 
     raw = Figure1Config().to_dict()  # keys added since the run was made take their defaults
-    merge(
-        raw,
-        tomllib.loads((run_dir / "config.toml").read_text()),
-        where=str(run_dir / "config.toml"),
-    )
-    cfg = build(raw)
+    path = run_dir / "config.toml"
+    try:
+        merge(raw, tomllib.loads(path.read_text()), where=str(path))
+        cfg = build(raw)
+    except ValueError as exc:  # malformed TOML or a bad value: the message names the file
+        raise ConfigError(str(exc) if str(path) in str(exc) else f"{path}: {exc}") from None
     return cfg, pd.read_parquet(results)
 
 
