@@ -48,7 +48,7 @@ def test_theorem1_writes_table_summary_and_figure(tmp_path, capsys):
 @pytest.mark.parametrize(
     "args, fragment",
     [
-        (["theorem1", "--n", "1"], "n must be >= 2"),
+        (["theorem1", "--n", "1"], "n (--n) must be >= 2, got 1"),
         (["theorem1", "--mixture", "nope"], "invalid choice"),
         (["theorem1", "--n", "ten"], "invalid int value"),
         (["nope"], "invalid choice"),
