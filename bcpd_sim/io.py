@@ -5,6 +5,7 @@ A run killed mid-write leaves either the old file or the new one, never a corrup
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -22,7 +23,7 @@ def atomic_path(path: str | os.PathLike):
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
-        raise _naming(exc, path) from exc
+        raise name_os_error(exc, path) from exc
     os.close(fd)
     os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; results should be readable like any file
     try:
@@ -34,14 +35,19 @@ def atomic_path(path: str | os.PathLike):
         if os.path.exists(tmp):
             os.unlink(tmp)
         if isinstance(exc, OSError):
-            raise _naming(exc, path) from exc
+            raise name_os_error(exc, path) from exc
         raise
 
 
-def _naming(exc: OSError, path: Path) -> OSError:
+def name_os_error(exc: OSError, path: Path) -> OSError:
     """The same error, naming the file the caller asked for (not a temporary name)."""
     if exc.errno is None:
         return OSError(f"{path}: {exc}")
+    blocker = Path(exc.filename) if exc.filename is not None else None
+    if isinstance(exc, FileExistsError) and blocker is not None and blocker.is_file():
+        return NotADirectoryError(
+            errno.ENOTDIR, "Not a directory (a file is in the way)", str(blocker)
+        )
     if exc.filename is not None and Path(exc.filename) in (path, path.parent):
         return exc
     return type(exc)(exc.errno, exc.strerror, str(path))

@@ -121,7 +121,10 @@ def open_run_dir(
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise ConfigError(f"run directory {path} exists and is not a directory")
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise io.name_os_error(exc, path) from exc
     lock = FileLock(str(path / LOCK_NAME), timeout=0)
     try:
         lock.acquire()
