@@ -98,9 +98,10 @@ def _as_y(y: Any, q: np.ndarray) -> np.ndarray:
     if y.ndim != 1 or y.shape[0] != q.shape[-2]:
         raise ConfigError(f"y must have shape ({q.shape[-2]},), got {y.shape}")
     if not np.issubdtype(y.dtype, np.integer):
-        raise ConfigError("y must hold integer class labels")
+        raise ConfigError(f"y must hold integer class labels, got dtype {y.dtype}")
     if y.size and (y.min() < 0 or y.max() >= q.shape[-1]):
-        raise ConfigError(f"y must lie in [0, {q.shape[-1] - 1}]")
+        bad = int(np.flatnonzero((y < 0) | (y >= q.shape[-1]))[0])
+        raise ConfigError(f"y must lie in [0, {q.shape[-1] - 1}], got y[{bad}] = {y[bad]}")
     return y.astype(np.int64)
 
 

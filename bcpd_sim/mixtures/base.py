@@ -65,7 +65,7 @@ def check_priors(priors, num_classes: int) -> np.ndarray:
     if arr.shape != (num_classes,):
         raise ConfigError(f"priors must have shape ({num_classes},), got {arr.shape}")
     if not np.all(np.isfinite(arr)) or np.any(arr < 0):
-        raise ConfigError("priors must be finite and non-negative")
+        raise ConfigError(f"priors must be finite and non-negative, got {arr.tolist()}")
     if not np.isclose(arr.sum(), 1.0, atol=1e-9):
         raise ConfigError(f"priors must sum to 1, got {arr.sum():.12g}")
     return arr

@@ -46,10 +46,16 @@ class GaussianComponents(ClassConditionalDistribution):
         num_classes = int(owner.max()) + 1 if owner.size else 0
         self.num_classes, self.dim = check_dims(num_classes, means.shape[1])
         if owner.shape != (len(means),) or set(owner.tolist()) != set(range(self.num_classes)):
-            raise ConfigError("every class must own at least one component")
+            raise ConfigError(
+                f"owner must give one class per component ({len(means)}) and every class "
+                f"0..{self.num_classes - 1} must own at least one, got {owner.tolist()}"
+            )
         weights = check_finite_array("weights", weights, ndim=1)
         if weights.shape != owner.shape or np.any(weights < 0):
-            raise ConfigError("component weights must be non-negative, one per component")
+            raise ConfigError(
+                f"weights must be non-negative, one per component ({len(owner)}), "
+                f"got {weights.tolist()}"
+            )
         for k in range(self.num_classes):
             total = weights[owner == k].sum()
             if not np.isclose(total, 1.0, atol=1e-9):
