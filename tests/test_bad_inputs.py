@@ -152,6 +152,12 @@ CLI_CASES = {
     "distill-locked-run-dir": Cli(
         _distill(), 75, ["{tmp}/d", r"pid \d+"], _fake_teacher, hold_lock="d"
     ),
+    "theorem1-locked-run-dir": Cli(
+        ["theorem1", "--n", "100", "--out", "{tmp}/t1"],
+        75,
+        ["{tmp}/t1", r"pid \d+"],
+        hold_lock="t1",
+    ),
     "sweep-locked-run-dir": Cli(
         "cifar100 sweep --pair resnet8:resnet8 --recipe tiny --data synthetic --device cpu --out {tmp}/s".split(),
         75,
