@@ -83,6 +83,13 @@ def main(argv: list[str] | None = None) -> int:
     except RunDirBusy as exc:
         print(f"bcpd-sim: error: {exc}", file=sys.stderr)
         return 75  # EX_TEMPFAIL: try again later
+    except MemoryError:
+        print(
+            "bcpd-sim: error: out of memory; reduce the sizes (samples, members, widths, batch) "
+            "and rerun the same command to resume",
+            file=sys.stderr,
+        )
+        return 1
     except OSError as exc:
         bad_input = isinstance(exc, (FileNotFoundError, FileExistsError, NotADirectoryError))
         text = describe_os_error(exc) if exc.errno is not None else _one_line(exc)

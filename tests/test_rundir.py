@@ -211,3 +211,12 @@ def test_read_only_file_system(small_disk, capsys):
     code = main([*TINY, "--out", str(small_disk / "run")])
     line = one_line_error(capsys)
     assert code == 1 and "Read-only file system" in line and str(small_disk / "run") in line
+
+
+def test_out_of_memory_is_one_line(tmp_path, capsys, monkeypatch):
+    def exhausted(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr("bcpd_sim.figure1.study.prepare_data", exhausted)
+    assert main([*TINY, "--out", str(tmp_path / "r")]) == 1
+    assert "out of memory" in one_line_error(capsys)
