@@ -207,10 +207,12 @@ def test_full_disk_is_one_line_nothing_partial_and_a_rerun_resumes(small_disk, c
 
 
 def test_read_only_file_system(small_disk, capsys):
+    (small_disk / "existing").mkdir()
     subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
-    code = main([*TINY, "--out", str(small_disk / "run")])
-    line = one_line_error(capsys)
-    assert code == 1 and "Read-only file system" in line and str(small_disk / "run") in line
+    for out in (small_disk / "run", small_disk / "existing"):  # cannot create / cannot lock
+        code = main([*TINY, "--out", str(out)])
+        line = one_line_error(capsys)
+        assert code == 1 and "Read-only file system" in line and str(out) in line
 
 
 def test_out_of_memory_is_one_line(tmp_path, capsys, monkeypatch):
