@@ -31,7 +31,7 @@ from torch import nn
 from ..device import resolve_device
 from ..errors import ConfigError
 from ..io import save_torch, write_json, write_table
-from ..progress import progress
+from ..progress import ProgressLog, progress
 from ..provenance import environment
 from .bundle import DataBundle, make_loaders
 from .evaluation import autocast, evaluate
@@ -447,11 +447,16 @@ class Trainer:
             unit_scale=True,
             desc=self.desc,
         )
+        log = ProgressLog(
+            f"{self.desc} {self.run_dir}", self.recipe.epochs, unit="epoch", done=self.start_epoch
+        )
         try:
             for epoch in range(self.start_epoch, self.recipe.epochs):
                 row = self.train_epoch(epoch, bar)
                 self.evaluate(row)
                 self.save(row)
+                test_acc = row.get("test_acc", float("nan"))
+                log.finished("", f"train loss {row['train_loss']:.4f}, test acc {test_acc:.4f}")
                 bar.set_postfix(
                     epoch=epoch + 1,
                     loss=f"{row['train_loss']:.3f}",
