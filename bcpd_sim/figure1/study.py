@@ -19,7 +19,6 @@ from scipy.special import softmax
 
 from .. import io, metrics
 from ..ensemble import MemberSpec, train
-from ..errors import ConfigError
 from ..mixtures import Sample, make_mixture
 from ..progress import ProgressLog, progress
 from ..provenance import environment
