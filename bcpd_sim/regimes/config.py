@@ -8,12 +8,13 @@ the value and what is allowed.
 from __future__ import annotations
 
 import copy
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import config as generic
 from ..errors import ConfigError
-from ..validation import check_choice, check_fraction, check_int, check_positive
+from ..validation import check_choice, check_fraction, check_int, check_positive, check_seed
 
 #: The axes a study may vary; each is a list in ``[axes]``. A map uses two of them.
 AXES = (
@@ -117,12 +118,13 @@ class RegimesConfig:
     # train fastest on one thread, and far faster than on several when the CPU is shared
 
     def to_dict(self) -> dict[str, Any]:
-        return _lists(asdict(self))
+        return generic.to_dict(self)
 
     def to_toml(self) -> str:
-        from ..figure1.config import dict_to_toml
+        return generic.to_toml(self)
 
-        return dict_to_toml(self.to_dict())
+    def validate(self) -> None:
+        validate(self)
 
     def axis_values(self, name: str) -> tuple:
         return getattr(self.axes, name)
@@ -172,86 +174,17 @@ def list_presets() -> list[str]:
     return sorted(PRESETS)
 
 
-def _lists(obj: Any) -> Any:
-    """Tuples to lists, recursively (TOML and JSON have lists only)."""
-    if isinstance(obj, dict):
-        return {k: _lists(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_lists(v) for v in obj]
-    return obj
-
-
 def load_config(
     preset: str = "quick", *, file: str | Path | None = None, overrides: list[str] | None = None
 ) -> RegimesConfig:
     """The preset, then a TOML file, then ``key=value`` overrides; validated."""
-    from ..figure1.config import merge, nest, parse_override, tomllib
-
     check_choice("preset", preset, list_presets())
-    raw = RegimesConfig(preset=preset).to_dict()
-    merge(raw, copy.deepcopy(PRESETS[preset]), where="preset")
+    layers = [("preset", {"preset": preset, **copy.deepcopy(PRESETS[preset])})]
     if file is not None:
-        path = Path(file)
-        if not path.is_file():
-            raise FileNotFoundError(f"config file {path} does not exist")
-        try:
-            data = tomllib.loads(path.read_text())
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
-        data.pop("preset", None)
-        merge(raw, data, where=str(path))
-    for item in overrides or []:
-        key, value = parse_override(item)
-        merge(raw, nest(key, value), where="--set")
-    return build(raw)
-
-
-def _coerce(key: str, value: Any, default: Any) -> Any:
-    if isinstance(default, bool):
-        if not isinstance(value, bool):
-            raise ConfigError(f"{key} must be true or false, got {value!r}")
-        return value
-    if isinstance(default, tuple):
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{key} must be a list, got {value!r}")
-        return tuple(value)
-    if isinstance(default, float):
-        return check_positive(key, value, allow_zero=True) if _number(value) else _bad(key, value)
-    if isinstance(default, int):
-        return check_int(key, value)
-    if isinstance(default, str) and not isinstance(value, str):
-        raise ConfigError(f"{key} must be a string, got {value!r}")
-    return value
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _bad(key: str, value: Any) -> Any:
-    raise ConfigError(f"{key} must be a number, got {value!r}")
-
-
-def build(raw: dict[str, Any]) -> RegimesConfig:
-    """A validated config from a plain nested dict (as read from TOML)."""
-    sections = {}
-    for name, cls in SECTIONS.items():
-        defaults = cls()
-        sections[name] = cls(
-            **{
-                f.name: _coerce(f"{name}.{f.name}", raw[name][f.name], getattr(defaults, f.name))
-                for f in fields(cls)
-            }
-        )
-    cfg = RegimesConfig(
-        preset=check_choice("preset", raw["preset"], list_presets()),
-        bootstrap=check_int("bootstrap", raw["bootstrap"], minimum=10),
-        device=check_choice("device", raw["device"], ("auto", "cpu", "cuda")),
-        threads=check_int("threads", raw["threads"], minimum=0),
-        **sections,
-    )
-    validate(cfg)
-    return cfg
+        data = generic.read_toml(file)
+        data.pop("preset", None)  # the preset is chosen on the command line
+        layers.append((str(file), data))
+    return generic.load(RegimesConfig, layers=layers, overrides=overrides or [])
 
 
 def _ints(key: str, values: tuple, minimum: int) -> None:
@@ -303,8 +236,14 @@ def validate(cfg: RegimesConfig) -> None:
     check_int("data.n_val", d.n_val, minimum=2)
     check_int("data.n_test", d.n_test, minimum=2)
     check_int("data.draws", d.draws, minimum=1)
-    check_int("data.mixture_seed", d.mixture_seed, minimum=0)
-    check_int("data.sample_seed", d.sample_seed, minimum=0)
+    check_seed("data.mixture_seed", d.mixture_seed)
+    check_seed("data.sample_seed", d.sample_seed)
+    check_seed("teacher.seed", t.seed)
+    check_seed("student.seed", s.seed)
+    check_int("bootstrap", cfg.bootstrap, minimum=10, maximum=100_000)
+    check_choice("device", cfg.device, ("auto", "cpu", "cuda"))
+    check_int("threads", cfg.threads, minimum=0)
+    check_choice("preset", cfg.preset, list_presets())
     _unique_choices("teacher.losses", t.losses, teacher_losses())
     if "ce" not in t.losses or len(t.losses) < 2:
         raise ConfigError(
@@ -332,13 +271,9 @@ def validate(cfg: RegimesConfig) -> None:
 
 def read_config(path: str | Path) -> RegimesConfig:
     """A run directory's saved ``config.toml`` (keys added since take their defaults)."""
-    from ..figure1.config import merge, tomllib
-
-    raw = RegimesConfig().to_dict()
-    data = tomllib.loads(Path(path).read_text())
+    data = generic.read_toml(path)
     data.pop("study", None)
-    merge(raw, data, where=str(path))
-    return build(raw)
+    return generic.load(RegimesConfig, layers=[(str(path), data)])
 
 
 __all__ = [
@@ -349,7 +284,6 @@ __all__ = [
     "STUDENT_INPUTS",
     "STUDENT_LOSSES",
     "RegimesConfig",
-    "build",
     "list_presets",
     "load_config",
     "read_config",
