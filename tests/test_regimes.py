@@ -13,12 +13,13 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
+from bcpd_sim import metrics
 from bcpd_sim.cli import main
 from bcpd_sim.errors import ConfigError
 from bcpd_sim.regimes.config import AXES, load_config
 from bcpd_sim.regimes.stats import paired_across_draws
 from bcpd_sim.regimes.study import torch_threads
-from bcpd_sim.regimes.teachers import select_lr, train_teachers
+from bcpd_sim.regimes.teachers import finite_members, select_lr, train_teachers
 from bcpd_sim.regimes.world import build_mixture, make_world
 
 
@@ -162,6 +163,16 @@ def test_select_lr_rule():
     assert select_lr(members, [0.1, 0.3]) == 0.3
     members.loc[members.teacher_lr == 0.1, "val_nll"] = 1.1
     assert select_lr(members, [0.1, 0.3]) == 0.1  # full tie: the smaller lr
+    members.loc[1, ["val_acc", "val_nll"]] = np.nan  # one replicate at 0.01 diverged
+    members.loc[0, "val_acc"] = 0.99
+    assert select_lr(members, [0.01, 0.3]) == 0.3
+
+
+def test_diverged_teachers_get_nan_metrics():
+    q = np.full((3, 4, 2), 0.5)
+    q[1, 2] = np.nan
+    out = finite_members(metrics.accuracy, q, np.array([0, 1, 0, 1]))
+    assert np.isnan(out[1]) and np.allclose(out[[0, 2]], 0.5)
 
 
 def test_splits_come_from_independent_streams():

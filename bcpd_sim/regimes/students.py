@@ -31,7 +31,8 @@ def used_teachers(cfg: RegimesConfig, sets: dict[str, TeacherSet]) -> pd.DataFra
     rows = []
     for loss, ts in sets.items():
         for rule, lr in (("tuned", ts.tuned_lr), ("shared", float(cfg.teacher.shared_lr))):
-            part = ts.members[np.isclose(ts.members.teacher_lr, lr)]
+            # A teacher that diverged (non-finite outputs) has no students.
+            part = ts.members[np.isclose(ts.members.teacher_lr, lr) & ~ts.members.diverged]
             for m in part.itertuples():
                 rows.append(
                     {

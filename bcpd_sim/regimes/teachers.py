@@ -40,13 +40,28 @@ def lr_values(cfg: RegimesConfig) -> list[float]:
     return sorted({*map(float, cfg.teacher.lr_grid), float(cfg.teacher.shared_lr)})
 
 
+def finite_members(metric, q: np.ndarray, *args) -> np.ndarray:
+    """``metric(q, *args)`` per member, NaN for members whose outputs are not finite (a teacher
+    that diverged at a large learning rate)."""
+    ok = np.isfinite(q).all(axis=tuple(range(1, q.ndim)))
+    out = np.full(len(q), np.nan)
+    if ok.any():
+        out[ok] = metric(q[ok], *args)
+    return out
+
+
 def select_lr(members: pd.DataFrame, grid: list[float]) -> float:
     """The grid lr with the best mean validation accuracy (ties: lower val NLL, then smaller lr).
 
-    Reads only the ``val_acc`` and ``val_nll`` columns (computed on the validation split).
+    Reads only the ``val_acc`` and ``val_nll`` columns (computed on the validation split). An lr
+    at which any replicate diverged (NaN) ranks last.
     """
-    means = members[members.teacher_lr.isin(grid)].groupby("teacher_lr")[["val_acc", "val_nll"]]
-    table = means.mean().reset_index()
+    part = members[members.teacher_lr.isin(grid)]
+    # Sum / count keeps a NaN (a diverged replicate) in the mean.
+    table = part.groupby("teacher_lr")[["val_acc", "val_nll"]].sum(min_count=1)
+    counts = part.groupby("teacher_lr")[["val_acc", "val_nll"]].count()
+    sizes = part.groupby("teacher_lr").size()
+    table = (table / counts).where(counts.eq(sizes, axis=0)).reset_index()
     table = table.sort_values(
         ["val_acc", "val_nll", "teacher_lr"], ascending=[False, True, True], kind="mergesort"
     )
@@ -89,8 +104,9 @@ def train_teachers(cfg: RegimesConfig, point: dict[str, Any], draw: int, world: 
         q_val = ens.predict_proba(world.val.x)
         members = pd.DataFrame(rows).assign(
             member=np.arange(len(rows)),
-            val_acc=metrics.accuracy(q_val, world.val.y),
-            val_nll=metrics.nll(q_val, world.val.y),
+            diverged=~np.isfinite(q_val).all(axis=(1, 2)),
+            val_acc=finite_members(metrics.accuracy, q_val, world.val.y),
+            val_nll=finite_members(metrics.nll, q_val, world.val.y),
             teacher_selected_epoch=ens.selected_epoch,
         )
         out[loss] = TeacherSet(loss, ens, members, select_lr(members, grid))
@@ -106,17 +122,17 @@ def teacher_metrics(ts: TeacherSet, world: World) -> pd.DataFrame:
     q_fr = ens.predict_proba(world.fresh.x)
     q_te = ens.predict_proba(world.test.x)
     frame = ts.members.copy()
-    frame["teacher_train_acc"] = metrics.accuracy(q_tr, world.train.y)
-    frame["teacher_acc"] = metrics.accuracy(q_te, world.test.y)
+    frame["teacher_train_acc"] = finite_members(metrics.accuracy, q_tr, world.train.y)
+    frame["teacher_acc"] = finite_members(metrics.accuracy, q_te, world.test.y)
     frame["teacher_overconfidence"] = q_tr.max(-1).mean(-1) - world.train.p_star.max(-1).mean()
-    frame["teacher_ece"] = metrics.ece(q_te, world.test.y)
+    frame["teacher_ece"] = finite_members(metrics.ece, q_te, world.test.y)
     for tag, q, p in (
         ("teacher_train", q_tr, world.train.p_star),
         ("fresh", q_fr, world.fresh.p_star),
         ("heldout", q_te, world.test.p_star),
     ):
-        frame[f"mse_to_bcpd_{tag}"] = metrics.mse_to_bcpd(q, p)
-        frame[f"kl_to_bcpd_{tag}"] = metrics.kl_to_bcpd(q, p)
+        frame[f"mse_to_bcpd_{tag}"] = finite_members(metrics.mse_to_bcpd, q, p)
+        frame[f"kl_to_bcpd_{tag}"] = finite_members(metrics.kl_to_bcpd, q, p)
     frame["teacher_loss"] = ts.loss
     frame["tuned_lr"] = ts.tuned_lr
     return frame
