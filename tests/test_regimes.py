@@ -86,10 +86,12 @@ def _recompute(res: pd.DataFrame, loss: str = "mse") -> pd.DataFrame:
     )
     diff = (wide["student_acc"][loss] - wide["student_acc"]["ce"]).rename("d").reset_index()
     gain = diff.groupby([*keys, "draw"]).d.mean().groupby(keys).mean().rename("gain")
+    dd = (wide["mse_to_bcpd"][loss] - wide["mse_to_bcpd"]["ce"]).rename("d").reset_index()
+    dist = dd.groupby([*keys, "draw"]).d.mean().groupby(keys).mean().rename("dist")
     mse = wide["mse_to_bcpd"].groupby(keys).mean()
     ratio = (mse[loss] / mse["ce"]).rename("ratio")
     ce_train = wide["teacher_train_acc"]["ce"].groupby(keys).mean().rename("ce_train")
-    return pd.concat([gain, ratio, ce_train], axis=1)
+    return pd.concat([gain, dist, ratio, ce_train], axis=1)
 
 
 @pytest.mark.slow  # shares the smoke run (about 30 s on a quiet 2-core CPU)
@@ -105,6 +107,10 @@ def test_summary_and_heatmaps_equal_the_parquet(smoke):
         assert c["student_gain"] == pytest.approx(row.gain, abs=1e-12)
         assert c["distance_ratio"] == pytest.approx(row.ratio, rel=1e-12)
         assert c["ce_train_acc"] == pytest.approx(row.ce_train, abs=1e-12)
+    tuned = expect.xs("tuned", level="lr_rule")
+    (sc,) = [c for c in summary["scatter"] if c["loss_a"] == "mse" and c["lr_rule"] == "tuned"]
+    assert sc["n_points"] == len(tuned)
+    assert sc["spearman"] == pytest.approx(sps.spearmanr(tuned.dist, tuned.gain).statistic)
     for m in summary["heatmaps"]:
         if m["loss_a"] != "mse":
             continue

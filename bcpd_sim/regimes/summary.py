@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .. import io
-from ..figure1.stats import paired_difference
+from ..figure1.stats import correlation, paired_difference
 from .config import RegimesConfig
 from .stats import paired_across_draws
 
@@ -112,6 +112,29 @@ def heatmaps(records: list[dict[str, Any]], cfg: RegimesConfig) -> list[dict[str
     return out
 
 
+def scatter_correlations(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Spearman correlation, over the scatter's points (map cells x inputs x student losses), of
+    the student gain with the teachers' paired difference in MSE to p* on the students' inputs."""
+    out = []
+    keys = sorted({(r["loss_a"], r["lr_rule"]) for r in records})
+    for loss, rule in keys:
+        part = [r for r in records if r["loss_a"] == loss and r["lr_rule"] == rule]
+        gain = np.array([r["student_gain"] for r in part])
+        dist = np.array([r["mse_to_bcpd"]["across_draws"]["mean"] for r in part])
+        out.append(
+            {
+                "loss_a": loss,
+                "loss_b": BASELINE,
+                "lr_rule": rule,
+                "n_points": len(part),
+                "spearman": correlation(dist, gain, "spearman"),
+                "n_gain_positive": int(sum(r["gain_sign"] > 0 for r in part)),
+                "n_gain_negative": int(sum(r["gain_sign"] < 0 for r in part)),
+            }
+        )
+    return out
+
+
 def summarise(results: pd.DataFrame, cfg: RegimesConfig) -> dict[str, Any]:
     records = cell_records(results, cfg, resamples=cfg.bootstrap)
     lrs = (
@@ -128,6 +151,7 @@ def summarise(results: pd.DataFrame, cfg: RegimesConfig) -> dict[str, Any]:
         "n_draws": int(results.draw.nunique()),
         "cells": records,
         "heatmaps": heatmaps(records, cfg),
+        "scatter": scatter_correlations(records),
         "selected_lr": lrs.to_dict(orient="records"),
     }
 
@@ -163,4 +187,11 @@ def format_summary(summary: dict, *, lr_rule: str = "tuned", loss: str = "mse") 
             f"[{100 * a['ci_low']:+.2f}, {100 * a['ci_high']:+.2f}]  "
             f"ratio {rec['distance_ratio']:.2f}  CE train {100 * rec['ce_train_acc']:.1f}%"
         )
+    for sc in summary.get("scatter", []):
+        if sc["loss_a"] == loss and sc["lr_rule"] == lr_rule:
+            lines.append(
+                f"Over {sc['n_points']} points: Spearman(gain, teacher MSE-to-p* difference) = "
+                f"{sc['spearman']:+.2f}; interval above 0 in {sc['n_gain_positive']}, below 0 in "
+                f"{sc['n_gain_negative']}."
+            )
     return "\n".join(lines)
