@@ -1,9 +1,9 @@
-"""Regenerate figures/regimes.png (and .pdf, summary, tables) from the regimes quick preset.
+"""Regenerate figures/regimes.png (and .pdf, and the table of gains) from the regimes quick preset.
 
     python analysis/regimes.py [--preset quick] [--out runs/regimes-quick]
 
-Trains (or resumes) the run in --out, then copies the figure, the summary and a table of the
-paired gains per map cell into figures/. Rerunning reuses finished cells.
+Trains (or resumes) the run in --out, then copies the figure and a table of the paired gains per
+map cell into figures/ (the full summary.json stays in the run directory). Rerunning reuses finished cells.
 """
 
 from __future__ import annotations
@@ -65,12 +65,11 @@ def main() -> None:
     for src, dst in (
         ("regimes.png", f"regimes{tag}.png"),
         ("regimes.pdf", f"regimes{tag}.pdf"),
-        ("summary.json", f"regimes{tag}_summary.json"),
     ):
         shutil.copy(out / src, FIGURES / dst)
     io.write_table(FIGURES / f"regimes{tag}_gains.csv", gain_table(summary))
     print(format_summary(summary))
-    print(f"wrote {FIGURES}/regimes{tag}.png, .pdf, _summary.json, _gains.csv")
+    print(f"wrote {FIGURES}/regimes{tag}.png, .pdf, _gains.csv")
 
 
 if __name__ == "__main__":
