@@ -62,3 +62,20 @@ def test_binary_cli_bad_input_is_one_line(override, needle, capsys):
     assert main(["binary", "--preset", "smoke", "--set", override]) == 2
     err = capsys.readouterr().err.strip()
     assert needle in err and "\n" not in err
+
+
+def test_cnn_smoke_on_synthetic_images_with_exact_merged_p_star(tmp_path):
+    """Teachers CE/MSE -> AT students on merged synthetic images; resumes without retraining."""
+    from bcpd_sim.studies.binary.cnn import load_binary_data, load_cnn_config, run_binary_cnn
+
+    cfg = load_cnn_config("cnn_smoke", overrides=["methods=['at']", "n_train=96", "n_test=32"])
+    data = load_binary_data(cfg)
+    assert data.num_classes == 2 and set(np.unique(data.train.labels)) <= {0, 1}
+    np.testing.assert_allclose(data.test.p_star.sum(1), 1.0)
+    frame = run_binary_cnn(cfg, tmp_path)
+    assert len(frame) == 2 and set(frame.method) == {"at"}
+    assert frame.teacher_mse_to_bcpd.notna().all() and frame.student_mse_to_bcpd.notna().all()
+    before = (tmp_path / "students" / "mse-s0-at" / "metrics.csv").stat().st_mtime_ns
+    again = run_binary_cnn(cfg, tmp_path)  # finished runs are not retrained
+    assert (tmp_path / "students" / "mse-s0-at" / "metrics.csv").stat().st_mtime_ns == before
+    pd.testing.assert_frame_equal(again, frame)
