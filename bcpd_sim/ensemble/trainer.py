@@ -33,7 +33,7 @@ from ..errors import ConfigError
 from ..progress import progress
 from ..validation import check_choice, check_finite_array, check_int, check_positive
 from . import mlp
-from .losses import LOSS_NEEDS, LossSpec, loss_and_grad, make_loss
+from .losses import LOSSES, Loss, loss_and_grad, make_loss
 from .optim import (
     StackedOptimizer,
     lr_factor,
@@ -353,8 +353,8 @@ def train(
     if num_classes is not None:
         num_classes = check_int("num_classes", num_classes, minimum=2)
     ya = _check_labels("y", y, n, num_classes)
-    spec: LossSpec = make_loss(loss, loss_options)
-    needs = LOSS_NEEDS[spec.name]
+    spec = make_loss(loss, loss_options)
+    needs = spec.needs
     k = num_classes
     for name, arr in (("targets", targets), ("teacher_logits", teacher_logits)):
         if k is None and arr is not None and hasattr(arr, "shape") and len(arr.shape) >= 2:
@@ -387,14 +387,16 @@ def train(
             raise ConfigError(f"loss {spec.name!r} needs targets (soft target probabilities)")
         soft = _check_soft("targets", targets, n, k, e_all, probabilities=True)
     elif targets is not None:
-        raise ConfigError(f"targets are only used by loss 'soft', not {spec.name!r}")
+        raise ConfigError(f"targets are only used by {_users('targets')}, not {spec.name!r}")
     teach = None
     if "teacher_logits" in needs:
         if teacher_logits is None:
             raise ConfigError(f"loss {spec.name!r} needs teacher_logits")
         teach = _check_soft("teacher_logits", teacher_logits, n, k, e_all, probabilities=False)
     elif teacher_logits is not None:
-        raise ConfigError(f"teacher_logits are only used by loss 'kd', not {spec.name!r}")
+        raise ConfigError(
+            f"teacher_logits are only used by {_users('teacher_logits')}, not {spec.name!r}"
+        )
 
     has_val = x_val is not None
     if has_val != (y_val is not None):
@@ -414,13 +416,13 @@ def train(
     check_choice("select", select, SELECTION_RULES)
     if select != "last" and not has_val:
         raise ConfigError(f"select={select!r} needs x_val and y_val")
-    val_loss_ok = has_val and (
-        (spec.name != "soft" or sv is not None) and (spec.name != "kd" or tv is not None)
-    )
+    val_inputs = {"targets": ("val_targets", sv), "teacher_logits": ("val_teacher_logits", tv)}
+    missing = [val_inputs[n][0] for n in needs if n in val_inputs and val_inputs[n][1] is None]
+    val_loss_ok = has_val and not missing
     if select == "best_val_loss" and not val_loss_ok:
         raise ConfigError(
             f"select='best_val_loss' with loss {spec.name!r} needs the validation "
-            + ("val_targets" if spec.name == "soft" else "val_teacher_logits")
+            + (", ".join(missing) or "x_val and y_val")
         )
 
     # ---------------------------------------------------------------- data on the device
@@ -510,6 +512,12 @@ def train(
     return Ensemble(groups, specs, k, config, history, selection, dev)
 
 
+def _users(need: str) -> str:
+    """The registered losses that take an input, for error messages ("loss 'soft'")."""
+    names = [n for n, cls in LOSSES.items() if need in cls.needs]
+    return ("loss " if len(names) == 1 else "losses ") + ", ".join(f"{n!r}" for n in names)
+
+
 def _gather_rows(t: torch.Tensor | None, idx: torch.Tensor, rows: torch.Tensor) -> Any:
     if t is None:
         return None
@@ -520,7 +528,7 @@ def _train_group(
     specs: list[MemberSpec],
     index: list[int],
     width: tuple[int, ...],
-    spec: LossSpec,
+    spec: Loss,
     xt: torch.Tensor,
     yt: torch.Tensor,
     st: torch.Tensor | None,
@@ -702,7 +710,7 @@ def _train_group(
 
 
 def _evaluate_val(
-    params: list[torch.Tensor], val: dict[str, Any], spec: LossSpec, k: int
+    params: list[torch.Tensor], val: dict[str, Any], spec: Loss, k: int
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per-member validation accuracy, training-loss value (NaN when unavailable) and NLL."""
     xv, yv = val["x"], val["y"]
