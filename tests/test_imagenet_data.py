@@ -200,3 +200,23 @@ def test_undecodable_image_names_the_file(folder, tmp_path):
     train, _ = scan_imagenet(root, num_classes=3)
     with pytest.raises(ConfigError, match="cannot decode image .*n00000000_0.JPEG"):
         ImageFolderDataset(train, augment=False).load(0)
+
+
+def test_bundle_holds_out_selection_split_and_builds_sharded_loaders(folder, monkeypatch):
+    from bcpd_sim.imagenet.bundle import load_imagenet, make_imagenet_loaders
+    from bcpd_sim.imagenet.recipes import get_imagenet_recipe
+
+    monkeypatch.setenv("BCPD_SIM_IMAGENET", str(folder))
+    data = load_imagenet(num_classes=3, val_per_class=1, crop_size=16, resize_size=20)
+    assert (len(data.train), len(data.val), len(data.test)) == (15, 3, 6)
+    assert data.info["n_val"] == 3 and not data.has_p_star and data.test.p_star is None
+    recipe = get_imagenet_recipe("tiny", batch_size=4, eval_batch_size=4)
+    cpu = torch.device("cpu")
+    train, val, test = make_imagenet_loaders(data, recipe, cpu, seed=0, rank=1, world_size=2)
+    assert train.augment and not test.augment
+    x, y, idx = next(iter(train))
+    assert x.shape == (2, 3, 16, 16)
+    assert test.num_images == 3 and sum(len(b[1]) for b in test) == 3
+    monkeypatch.delenv("BCPD_SIM_IMAGENET")
+    with pytest.raises(ConfigError, match="BCPD_SIM_IMAGENET"):
+        load_imagenet()

@@ -73,6 +73,11 @@ class Split:
     def __len__(self) -> int:
         return len(self.paths)
 
+    @property
+    def p_star(self) -> None:
+        """Real images have no known Bayes posterior (the trainers check this attribute)."""
+        return None
+
     def subset(self, rows: Sequence[int] | np.ndarray) -> Split:
         rows = np.asarray(rows, dtype=np.int64)
         return Split(tuple(self.paths[i] for i in rows), self.labels[rows], self.classes)
@@ -353,7 +358,7 @@ class ImageNetLoader:
         self.seed = int(seed)
         self.channels_last = channels_last
         self.num_workers = check_int("num_workers", num_workers, minimum=0)
-        self.num_images = len(dataset)
+        self.dataset_size = len(dataset)
         self.epoch = 0
         std_t = torch.tensor(std, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
         mean_t = torch.tensor(mean, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
@@ -365,11 +370,12 @@ class ImageNetLoader:
         self.epoch = int(epoch)
 
     def _batches(self) -> list[np.ndarray]:
-        if not self.shuffle:  # evaluation: round-robin shard, in order
-            mine = np.arange(self.rank, self.num_images, self.world_size)
-            return [mine[i : i + self.batch_size] for i in range(0, len(mine), self.batch_size)]
+        if not self.shuffle:  # evaluation: round-robin shard, in order, batch_size / W per rank
+            mine = np.arange(self.rank, self.dataset_size, self.world_size)
+            step = max(1, self.batch_size // self.world_size)
+            return [mine[i : i + step] for i in range(0, len(mine), step)]
         batches = global_batches(
-            self.num_images,
+            self.dataset_size,
             self.batch_size,
             shuffle=True,
             seed=self.seed,
@@ -382,6 +388,11 @@ class ImageNetLoader:
 
     def __len__(self) -> int:
         return len(self._batches())
+
+    @property
+    def num_images(self) -> int:
+        """Images this rank evaluates (its round-robin share) or trains on in one pass."""
+        return self.images_per_epoch
 
     @property
     def images_per_epoch(self) -> int:
