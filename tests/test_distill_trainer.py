@@ -84,8 +84,8 @@ def test_teacher_stays_in_eval_mode_without_gradients(teacher_ckpt, tmp_path, mo
     states = []
     original = trainer.distill_criterion
 
-    def wrapped(teacher, distiller, device):
-        crit = original(teacher, distiller, device)
+    def wrapped(teacher, distiller, *args):
+        crit = original(teacher, distiller, *args)
 
         def criterion(student, x, y, idx, epoch):
             states.append((teacher.training, any(p.requires_grad for p in teacher.parameters())))
