@@ -389,6 +389,10 @@ class ImageNetLoader:
     def __len__(self) -> int:
         return len(self._batches())
 
+    def global_batch_len(self, i: int) -> int:
+        """Images in global batch ``i`` of a shuffled pass (all ranks together)."""
+        return min(self.batch_size, self.dataset_size - i * self.batch_size)
+
     @property
     def num_images(self) -> int:
         """Images this rank evaluates (its round-robin share) or trains on in one pass."""
