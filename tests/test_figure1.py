@@ -246,7 +246,8 @@ def test_config_file_and_changed_config_in_same_dir(tmp_path, smoke_run):
 
 @pytest.mark.parametrize("preset", ["smoke", "quick", "paper", "large"])
 def test_every_preset_is_valid_and_round_trips_through_toml(preset):
-    from bcpd_sim.figure1.config import build, tomllib  # tomllib, or tomli on Python 3.10
+    from bcpd_sim.config import tomllib  # tomllib, or tomli on Python 3.10
+    from bcpd_sim.figure1.config import build
 
     cfg = load_config(preset)
     assert cfg.preset == preset

@@ -56,7 +56,9 @@ def test_teacher_run_records_everything(teachers, capsys):
     assert summary["world_size"] == 1 and summary["per_rank_batch_size"] == 6
     assert summary["best_epoch"] == 1 and summary["last_epoch"] == 1
     record = json.loads((run / "config.json").read_text())
-    assert record["config"]["data"]["val_per_class"] == 1 and record["config"]["loss"] == "ce"
+    assert (
+        record["config"]["resolved_data"]["val_per_class"] == 1 and record["config"]["loss"] == "ce"
+    )
     assert record["data"]["n_train"] == 12 and record["data"]["n_test"] == 6
     assert record["recipe"]["lr"] == 0.01 and record["effective"]["world_size"] == 1
     ckpt = torch.load(run / "checkpoints" / "last.pt", weights_only=False)
@@ -73,15 +75,28 @@ def test_eval_matches_the_run_and_reads_plain_state_dicts(teachers, root, capsys
     out = root / "eval.json"
     data = ["--data-dir", str(root / "data"), *SMALL, "--workers", "0", "--device", "cpu"]
     assert (
-        main(["imagenet", "eval", str(run / "checkpoints/last.pt"), *data, "--out", str(out)]) == 0
+        main(
+            [
+                "imagenet",
+                "eval",
+                "--checkpoint",
+                str(run / "checkpoints/last.pt"),
+                *data,
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
     )
     assert json.loads(out.read_text())["test_acc"] == pytest.approx(summary["last_epoch_test_acc"])
     assert json.loads(out.read_text())["test_nll"] == pytest.approx(summary["last_epoch_test_nll"])
     plain = root / "torchvision_style.pth"
     torch.save(torch.load(run / "checkpoints/last.pt", weights_only=False)["model"], plain)
-    assert main(["imagenet", "eval", str(plain), *data]) == 2  # no --arch
+    assert main(["imagenet", "eval", "--checkpoint", str(plain), *data]) == 2  # no --arch
     assert "say its --arch" in capsys.readouterr().err
-    assert main(["imagenet", "eval", str(plain), "--arch", "mobilenetv1", *data]) == 0
+    assert (
+        main(["imagenet", "eval", "--checkpoint", str(plain), "--arch", "mobilenetv1", *data]) == 0
+    )
     assert f"top-1 {summary['last_epoch_test_acc']:.4f}" in capsys.readouterr().out
 
 
@@ -94,7 +109,7 @@ def test_distill_both_teachers_and_table(teachers, root, capsys):
     assert result["dataset"] == "imagenet" and result["teacher_loss"] == "mse"
     assert result["method_hparams"] == {"ce_weight": 0.5, "kd_weight": 0.5, "temperature": 1.0}
     record = json.loads((root / "kd_mse" / "config.json").read_text())
-    assert record["config"]["data"]["crop_size"] == 16  # inherited from the teacher's run
+    assert record["config"]["resolved_data"]["crop_size"] == 16  # inherited from the teacher's run
     capsys.readouterr()
     assert main(["imagenet", "table", str(root / "kd_ce"), str(root / "kd_mse")]) == 0
     table = capsys.readouterr().out

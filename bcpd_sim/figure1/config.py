@@ -6,18 +6,13 @@ Every field is validated at the boundary; an error names the dotted key and what
 from __future__ import annotations
 
 import copy
-import sys
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import config as generic
 from ..errors import ConfigError
 from ..mixtures import list_mixtures
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 #: Teacher losses by name: (ensemble loss, its options). Named so results say exactly what ran.
 TEACHER_LOSSES: dict[str, tuple[str, dict[str, Any]]] = {
@@ -31,7 +26,7 @@ SELECTION_RULES = ("best_val_acc", "best_val_loss", "last")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 
 
-@dataclass
+@dataclass(frozen=True)
 class DataConfig:
     mixture: str = "paper"  # a bcpd_sim.mixtures preset
     mixture_seed: int = 0  # draws the distribution's parameters (class means)
@@ -41,7 +36,7 @@ class DataConfig:
     n_test: int = 90000
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainConfig:
     """Optimisation shared by teachers and students (the paper's recipe by default)."""
 
@@ -55,7 +50,7 @@ class TrainConfig:
     device: str = "auto"
 
 
-@dataclass
+@dataclass(frozen=True)
 class SimulatedConfig:
     """Students trained on soft targets at controlled distances from p*."""
 
@@ -73,7 +68,7 @@ class SimulatedConfig:
     seed: int = 0
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainedConfig:
     """Teachers trained under named losses at varied quality, then distilled."""
 
@@ -89,7 +84,7 @@ class TrainedConfig:
     seed: int = 0
 
 
-@dataclass
+@dataclass(frozen=True)
 class Figure1Config:
     preset: str = "paper"
     data: DataConfig = field(default_factory=DataConfig)
@@ -99,18 +94,15 @@ class Figure1Config:
     bootstrap: int = 2000  # resamples for confidence intervals
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return generic.to_dict(self)
 
     def to_toml(self) -> str:
-        return dict_to_toml(self.to_dict())
+        return generic.to_toml(self)
 
+    def validate(self) -> None:
+        """Check every field and the fields' combinations; raise ConfigError naming the key."""
+        validate(self)
 
-SECTIONS = {
-    "data": DataConfig,
-    "train": TrainConfig,
-    "simulated": SimulatedConfig,
-    "trained": TrainedConfig,
-}
 
 PRESETS: dict[str, dict[str, Any]] = {
     # The paper's exact settings: 120 eta-students, 10 teachers per loss, 100 epochs, batch 32.
@@ -173,97 +165,23 @@ def load_config(
     """Build a config: the preset, then a TOML file, then ``key=value`` overrides; validated."""
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}; valid: {', '.join(list_presets())}")
-    raw = Figure1Config(preset=preset).to_dict()
-    merge(raw, copy.deepcopy(PRESETS[preset]), where="preset")
+    layers = [("preset", {"preset": preset, **copy.deepcopy(PRESETS[preset])})]
     if file is not None:
-        path = Path(file)
-        if not path.is_file():
-            raise FileNotFoundError(f"config file {path} does not exist")
-        try:
-            data = tomllib.loads(path.read_text())
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
-        data.pop("preset", None)
-        merge(raw, data, where=str(path))
-    for item in overrides or []:
-        key, value = parse_override(item)
-        merge(raw, nest(key, value), where="--set")
-    return build(raw)
+        data = generic.read_toml(file)
+        data.pop("preset", None)  # the preset is chosen on the command line
+        layers.append((str(file), data))
+    return generic.load(Figure1Config, layers=layers, overrides=overrides or [])
 
 
-def parse_override(item: str) -> tuple[str, Any]:
-    """``a.b=value`` -> ("a.b", parsed value); values are TOML literals, else plain strings."""
-    if "=" not in item:
-        raise ConfigError(f"--set expects key=value, got {item!r}")
-    key, text = (s.strip() for s in item.split("=", 1))
-    try:
-        value = tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
-        value = text
-    return key, value
-
-
-def nest(key: str, value: Any) -> dict[str, Any]:
-    out: dict[str, Any] = value
-    for part in reversed(key.split(".")):
-        out = {part: out}
-    return out
-
-
-def merge(base: dict, update: dict, *, where: str, prefix: str = "") -> None:
-    """Recursively merge ``update`` into ``base``; unknown keys are errors naming the key."""
-    for key, value in update.items():
-        dotted = f"{prefix}{key}"
-        if key not in base:
-            valid = ", ".join(f"{prefix}{k}" for k in base)
-            raise ConfigError(f"unknown config key {dotted!r} (from {where}); valid: {valid}")
-        if isinstance(base[key], dict):
-            if not isinstance(value, dict):
-                raise ConfigError(
-                    f"config key {dotted!r} is a section; set its fields, e.g. {dotted}.<field>"
-                )
-            merge(base[key], value, where=where, prefix=f"{dotted}.")
-        else:
-            base[key] = value
-
-
-def _coerce(key: str, value: Any, default: Any) -> Any:
-    if isinstance(default, bool):
-        if not isinstance(value, bool):
-            raise ConfigError(f"{key} must be true or false, got {value!r}")
-        return value
-    if isinstance(default, int):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{key} must be an integer, got {value!r}")
-        return value
-    if isinstance(default, float):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{key} must be a number, got {value!r}")
-        return float(value)
-    if isinstance(default, str):
-        if not isinstance(value, str):
-            raise ConfigError(f"{key} must be a string, got {value!r}")
-        return value
-    if isinstance(default, list):
-        if not isinstance(value, list):
-            raise ConfigError(f"{key} must be a list, got {value!r}")
-        return value
-    return value
+def load_run_config(path: str | Path) -> Figure1Config:
+    """The config a run wrote (``config.toml``); keys added since the run take their defaults."""
+    return generic.load(Figure1Config, layers=[(str(path), generic.read_toml(path))])
 
 
 def build(raw: dict[str, Any]) -> Figure1Config:
-    sections = {}
-    for name, cls in SECTIONS.items():
-        defaults = cls()
-        values = {
-            f.name: _coerce(f"{name}.{f.name}", raw[name][f.name], getattr(defaults, f.name))
-            for f in fields(cls)
-        }
-        sections[name] = cls(**values)
-    cfg = Figure1Config(
-        preset=raw["preset"], bootstrap=_coerce("bootstrap", raw["bootstrap"], 0), **sections
-    )
-    validate(cfg)
+    """A validated config from nested dicts (e.g. a parsed TOML file)."""
+    cfg = generic.from_dict(Figure1Config, raw)
+    cfg.validate()
     return cfg
 
 
@@ -365,24 +283,3 @@ def validate(cfg: Figure1Config) -> None:
         raise ConfigError("both studies are disabled; enable simulated.enabled or trained.enabled")
     if cfg.bootstrap < 10:
         raise ConfigError(f"bootstrap must be >= 10, got {cfg.bootstrap}")
-
-
-def dict_to_toml(data: dict[str, Any]) -> str:
-    """A minimal TOML writer for this config (scalars, lists, one level of tables)."""
-
-    def lit(v: Any) -> str:
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if isinstance(v, str):
-            return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-        if isinstance(v, list):
-            return "[" + ", ".join(lit(x) for x in v) + "]"
-        return repr(v)
-
-    top = [f"{k} = {lit(v)}" for k, v in data.items() if not isinstance(v, dict)]
-    tables = [
-        f"\n[{k}]\n" + "\n".join(f"{kk} = {lit(vv)}" for kk, vv in v.items())
-        for k, v in data.items()
-        if isinstance(v, dict)
-    ]
-    return "\n".join(top) + "\n" + "\n".join(tables) + "\n"

@@ -24,7 +24,7 @@ from ..mixtures import Sample, make_mixture
 from ..progress import progress
 from ..provenance import environment
 from . import targets as T
-from .config import TEACHER_LOSSES, Figure1Config, load_config
+from .config import TEACHER_LOSSES, Figure1Config, load_config, load_run_config
 
 SIMULATED_KINDS = (
     "eta_uniform",
@@ -376,15 +376,7 @@ def load_run(run_dir: str | Path) -> tuple[Figure1Config, pd.DataFrame]:
         raise FileNotFoundError(
             f"{run_dir} has no results.parquet; run `bcpd-sim figure1 --out {run_dir}` first"
         )
-    from .config import Figure1Config, build, merge, tomllib
-
-    raw = Figure1Config().to_dict()  # keys added since the run was made take their defaults
-    merge(
-        raw,
-        tomllib.loads((run_dir / "config.toml").read_text()),
-        where=str(run_dir / "config.toml"),
-    )
-    cfg = build(raw)
+    cfg = load_run_config(run_dir / "config.toml")
     return cfg, pd.read_parquet(results)
 
 

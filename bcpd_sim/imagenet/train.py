@@ -14,7 +14,7 @@ of ``train/`` (see :mod:`bcpd_sim.imagenet.bundle`).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,8 @@ from torch import nn
 from .. import distributed
 from ..errors import ConfigError
 from ..io import write_json
-from ..validation import check_choice, check_int
+from ..validation import check_choice
+from ..vision.configs import MAX_IMAGES, MAX_SEED, RunOptions, check_fields, option
 from ..vision.distill import create_distiller
 from ..vision.distill.trainer import DistillTrainer, freeze, teacher_metrics, teacher_summary
 from ..vision.evaluation import evaluate
@@ -37,17 +38,6 @@ from .bundle import ImageNetBundle, load_imagenet, make_imagenet_loaders
 from .data import CROP_SIZE, IMAGENET_CLASSES, RESIZE_SIZE
 from .models import create_imagenet_model, list_imagenet_models
 from .recipes import METHOD_DEFAULTS, get_imagenet_recipe, list_imagenet_recipes, method_options
-
-#: Data settings a distillation run takes from its teacher's run unless given.
-DATA_KEYS = (
-    "num_classes",
-    "val_per_class",
-    "train_limit_per_class",
-    "test_limit_per_class",
-    "data_seed",
-    "crop_size",
-    "resize_size",
-)
 
 
 class _ImageFolderLoaders:
@@ -85,52 +75,74 @@ class ImageNetDistillTrainer(_ImageFolderLoaders, DistillTrainer):
         self.num_workers = num_workers
 
 
-@dataclass
-class ImageNetData:
-    """Which images are used and how they are cut (shared by teacher, distill and eval)."""
-
-    num_classes: int | None = IMAGENET_CLASSES
-    val_per_class: int = 10
-    train_limit_per_class: int | None = None
-    test_limit_per_class: int | None = None
-    data_seed: int = 0
-    crop_size: int = CROP_SIZE
-    resize_size: int = RESIZE_SIZE
-
-    def load(self, data_dir: str | None) -> ImageNetBundle:
-        """The bundle from ``data_dir`` (or ``$BCPD_SIM_IMAGENET``)."""
-        return load_imagenet(
-            data_dir,
-            num_classes=self.num_classes,
-            val_per_class=self.val_per_class,
-            train_limit_per_class=self.train_limit_per_class,
-            test_limit_per_class=self.test_limit_per_class,
-            data_seed=self.data_seed,
-            strict_wnids=self.num_classes == IMAGENET_CLASSES,
-            crop_size=self.crop_size,
-            resize_size=self.resize_size,
-        )
+def _model_names() -> list[str]:
+    return list_imagenet_models()
 
 
-@dataclass
-class RunOptions:
-    """Recipe overrides and run settings shared by teacher and distillation runs."""
+#: Data settings a distillation run takes from its teacher's run unless given, and their defaults.
+DATA_DEFAULTS: dict[str, Any] = {
+    "num_classes": IMAGENET_CLASSES,
+    "val_per_class": 10,
+    "train_limit_per_class": None,
+    "test_limit_per_class": None,
+    "data_seed": 0,
+    "crop_size": CROP_SIZE,
+    "resize_size": RESIZE_SIZE,
+}
 
-    out: str = ""
-    data_dir: str | None = None
-    recipe: str = "imagenet"
-    seed: int = 0
-    epochs: int | None = None
-    batch_size: int | None = None
-    lr: float | None = None
-    checkpoint_every: int | None = None
-    augment: bool | None = None
-    compile: bool | None = None
-    device: str = "auto"
-    workers: int = 8
+
+@dataclass(frozen=True, kw_only=True)
+class ImageNetDataOptions:
+    """Which images are used and how they are cut. None: the default in :data:`DATA_DEFAULTS`
+    (for a distillation run: the teacher run's value)."""
+
+    data_dir: str | None = option(None, "folder with train/ and val/ (default: $BCPD_SIM_IMAGENET)")
+    num_classes: int | None = option(None, "class folders expected (1000)", range=(2, 100_000))
+    val_per_class: int | None = option(
+        None, "images per class held out of train/ to pick the best epoch (10)", range=(0, 10_000)
+    )
+    train_limit_per_class: int | None = option(
+        None, "use the first N train images of each class", range=(1, MAX_IMAGES)
+    )
+    test_limit_per_class: int | None = option(
+        None, "use the first N val/ images of each class", range=(1, MAX_IMAGES)
+    )
+    data_seed: int | None = option(None, "seed of the held-out split (0)", range=(0, MAX_SEED))
+    crop_size: int | None = option(None, "crop side in pixels (224)", range=(1, 4096))
+    resize_size: int | None = option(
+        None, "evaluation resize of the shorter side (256)", range=(1, 8192)
+    )
+
+    def data_settings(self, fallback: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The effective data settings: given, else ``fallback``'s, else the defaults."""
+        out = dict(DATA_DEFAULTS)
+        out.update({k: v for k, v in (fallback or {}).items() if k in DATA_DEFAULTS})
+        out.update({k: getattr(self, k) for k in DATA_DEFAULTS if getattr(self, k) is not None})
+        return out
+
+
+def load_bundle(data_dir: str | None, settings: dict[str, Any]) -> ImageNetBundle:
+    """The data bundle for effective ``settings`` (:meth:`ImageNetDataOptions.data_settings`)."""
+    return load_imagenet(
+        data_dir, strict_wnids=settings["num_classes"] == IMAGENET_CLASSES, **settings
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class ImageNetRecipeOptions:
+    """A named ImageNet recipe and overrides of its fields (None: the recipe's value)."""
+
+    recipe: str = option("imagenet", "training recipe", choices=list_imagenet_recipes)
+    epochs: int | None = option(None, "override the recipe's epochs", range=(1, 100_000))
+    batch_size: int | None = option(
+        None, "override the global batch (split over the processes)", range=(1, 65_536)
+    )
+    lr: float | None = option(None, "override the base learning rate", range=(0.0, 100.0))
+    checkpoint_every: int | None = option(
+        None, "periodic checkpoint interval in epochs (0: none)", range=(0, 100_000)
+    )
 
     def make_recipe(self) -> Recipe:
-        check_choice("recipe", self.recipe, list_imagenet_recipes())
         return get_imagenet_recipe(
             self.recipe,
             epochs=self.epochs,
@@ -140,26 +152,36 @@ class RunOptions:
         )
 
 
-def _record(obj: Any) -> dict[str, Any]:
-    """The config as recorded and compared on resume (``workers`` does not change results)."""
-    record = asdict(obj)
+@dataclass(frozen=True, kw_only=True)
+class ImageNetRunOptions(RunOptions):
+    """How one run executes; ``workers`` does not change results (each image's randomness is
+    seeded by itself), so it is not compared on resume."""
+
+    workers: int = option(8, "Pillow decoding processes per training process", range=(0, 1024))
+
+
+def _record(config: Any) -> dict[str, Any]:
+    """The config as recorded in the run and compared on resume (without ``workers``)."""
+    record = asdict(config)
     record.pop("workers", None)
     return record
 
 
-@dataclass
-class ImageNetTeacherConfig(RunOptions):
-    arch: str = "resnet34"
-    loss: str = "ce"
-    mse_scale: float = 1.0
-    data: ImageNetData = field(default_factory=ImageNetData)
+@dataclass(frozen=True, kw_only=True)
+class ImageNetTeacherConfig(ImageNetRunOptions, ImageNetRecipeOptions, ImageNetDataOptions):
+    """Everything that defines an ImageNet teacher run."""
+
+    out: str = option("", "run directory (created; resumed if present)")
+    arch: str = option("resnet34", "model name", choices=_model_names)
+    loss: str = option("ce", f"teacher loss: {', '.join(list_losses())}", choices=list_losses)
+    mse_scale: float = option(1.0, "multiplier of the mse losses", range=(0.0, 1e6))
+    seed: int = option(0, "training seed (init, data order)", range=(0, MAX_SEED))
 
     def validate(self) -> ImageNetTeacherConfig:
-        check_choice("arch", self.arch, list_imagenet_models())
-        check_choice("loss", self.loss, list_losses())
+        if not self.out:
+            raise ConfigError("out must name the run directory (--out DIR)")
+        check_fields(self)
         teacher_loss(self.loss, mse_scale=self.mse_scale)
-        check_int("seed", self.seed, minimum=0)
-        check_int("workers", self.workers, minimum=0)
         self.make_recipe()
         return self
 
@@ -169,12 +191,13 @@ def train_imagenet_teacher(config: ImageNetTeacherConfig, **fit_kwargs: Any) -> 
     config.validate()
     recipe = config.make_recipe()
     ctx, device = distributed.setup(config.device)
-    data = config.data.load(config.data_dir)
+    settings = config.data_settings()
+    data = load_bundle(config.data_dir, settings)
     torch.manual_seed(config.seed)
     model = create_imagenet_model(config.arch, num_classes=data.num_classes)
     loss = teacher_loss(config.loss, mse_scale=config.mse_scale)
     record = _record(config)
-    record.update(kind="teacher", dataset="imagenet")
+    record.update(kind="teacher", dataset="imagenet", resolved_data=settings)
     record["loss_function"] = f"{loss.fn.__module__}.{loss.fn.__name__}"
     trainer = ImageNetTrainer(
         config.out,
@@ -204,31 +227,35 @@ def load_imagenet_teacher(path: str | Path, device: torch.device) -> tuple[nn.Mo
     return freeze(model.to(device)), ckpt
 
 
-@dataclass
-class ImageNetDistillConfig(RunOptions):
-    teacher: str = ""
-    student: str = "resnet18"
-    method: str = "kd"
-    method_options: dict[str, Any] = field(default_factory=dict)
-    data: ImageNetData | None = None  # None: the teacher run's data settings
+@dataclass(frozen=True, kw_only=True)
+class ImageNetDistillConfig(ImageNetRunOptions, ImageNetRecipeOptions, ImageNetDataOptions):
+    """Everything that defines an ImageNet distillation run; data settings left at None are the
+    teacher run's (same folder, classes, held-out split and crop)."""
+
+    out: str = option("", "run directory (created; resumed if present)")
+    teacher: str = option("", "teacher checkpoint (e.g. RUN/checkpoints/last.pt)")
+    student: str = option(
+        "resnet18", "student model name", choices=_model_names, label="student architecture"
+    )
+    method: str = option(
+        "kd",
+        "distillation method: kd or dkd",
+        choices=lambda: list(METHOD_DEFAULTS),
+        label="ImageNet distillation method",
+    )
+    method_options: dict[str, Any] = option({}, "the method's hyper-parameters (--option K=V)")
+    seed: int = option(0, "training seed (init, data order)", range=(0, MAX_SEED))
 
     def validate(self) -> ImageNetDistillConfig:
-        check_choice("student architecture", self.student, list_imagenet_models())
-        check_choice("ImageNet distillation method", self.method, METHOD_DEFAULTS)
-        check_int("seed", self.seed, minimum=0)
-        check_int("workers", self.workers, minimum=0)
+        if not self.out:
+            raise ConfigError("out must name the run directory (--out DIR)")
+        if not self.teacher:
+            raise ConfigError("teacher must name a teacher checkpoint (--teacher PATH)")
+        check_fields(self)
         self.make_recipe()
         if not Path(self.teacher).is_file():
             raise FileNotFoundError(f"teacher checkpoint {self.teacher} does not exist")
         return self
-
-
-def teacher_data(t_cfg: dict[str, Any]) -> ImageNetData:
-    """The data settings of a teacher run (defaults for keys it did not record)."""
-    saved = t_cfg.get("data") or {}
-    return ImageNetData(
-        **{k: v for k, v in saved.items() if k in ImageNetData.__dataclass_fields__}
-    )
 
 
 def distill_imagenet(config: ImageNetDistillConfig, **fit_kwargs: Any) -> dict[str, Any]:
@@ -238,8 +265,8 @@ def distill_imagenet(config: ImageNetDistillConfig, **fit_kwargs: Any) -> dict[s
     ctx, device = distributed.setup(config.device)
     teacher, t_ckpt = load_imagenet_teacher(config.teacher, device)
     t_cfg = t_ckpt.get("config") or {}
-    data_settings = config.data or teacher_data(t_cfg)
-    data = data_settings.load(config.data_dir or t_cfg.get("data_dir"))
+    settings = config.data_settings(t_cfg.get("resolved_data"))
+    data = load_bundle(config.data_dir or t_cfg.get("data_dir"), settings)
     if t_ckpt["num_classes"] != data.num_classes:
         raise ConfigError(
             f"teacher {config.teacher} has {t_ckpt['num_classes']} classes, data {data.num_classes}"
@@ -257,7 +284,7 @@ def distill_imagenet(config: ImageNetDistillConfig, **fit_kwargs: Any) -> dict[s
         kind="distill",
         dataset="imagenet",
         arch=config.student,
-        data=asdict(data_settings),
+        resolved_data=settings,
         teacher_arch=tinfo["arch"],
         teacher_loss=tinfo["loss"],
         method_hparams=distiller.hparams,
@@ -317,22 +344,35 @@ def distill_imagenet(config: ImageNetDistillConfig, **fit_kwargs: Any) -> dict[s
     return result
 
 
-def evaluate_checkpoint(
-    checkpoint: str | Path,
-    data: ImageNetData,
-    *,
-    data_dir: str | None = None,
-    arch: str | None = None,
-    device: str = "auto",
-    batch_size: int = 1024,
-    workers: int = 8,
-) -> dict[str, Any]:
+@dataclass(frozen=True, kw_only=True)
+class ImageNetEvalConfig(ImageNetDataOptions):
+    """What ``bcpd-sim imagenet eval`` evaluates, and how."""
+
+    checkpoint: str = option("", "our checkpoint, or a state dict (torchvision, mdistiller)")
+    arch: str | None = option(None, "architecture of a foreign state dict", choices=_model_names)
+    batch_size: int = option(1024, "global evaluation batch", range=(1, 65_536))
+    workers: int = option(8, "Pillow decoding processes", range=(0, 1024))
+    device: str = option("auto", "auto, cpu or cuda[:N]")
+    out: str | None = option(None, "also write the metrics to this JSON file")
+
+    def validate(self) -> ImageNetEvalConfig:
+        if not self.checkpoint:
+            raise ConfigError("checkpoint must name a file (--checkpoint PATH)")
+        check_fields(self)
+        if not Path(self.checkpoint).is_file():
+            raise FileNotFoundError(f"checkpoint {self.checkpoint} does not exist")
+        return self
+
+
+def evaluate_checkpoint(config: ImageNetEvalConfig) -> dict[str, Any]:
     """Top-1 accuracy, NLL and Brier score of a checkpoint on the test set (official ``val/``).
 
-    ``checkpoint``: one of ours (the architecture is read from it), or a plain state dict (a
-    torchvision ``.pth``) or mdistiller's ``{"model": state_dict}``, with ``arch`` given.
+    The checkpoint is one of ours (its architecture is read from it), or a plain state dict (a
+    torchvision ``.pth``) or mdistiller's ``{"model": state_dict}`` with ``arch`` given.
     """
-    ctx, dev = distributed.setup(device)
+    config.validate()
+    checkpoint, arch = config.checkpoint, config.arch
+    ctx, dev = distributed.setup(config.device)
     raw = torch.load(checkpoint, map_location="cpu", weights_only=False)
     if isinstance(raw, dict) and raw.get("format") == "bcpd_sim.vision/checkpoint-1":
         arch, state, num_classes = raw["arch"], raw["model"], raw["num_classes"]
@@ -347,8 +387,8 @@ def evaluate_checkpoint(
     model = create_imagenet_model(arch, num_classes=num_classes)
     model.load_state_dict(state)
     model = model.to(dev).eval()
-    bundle = data.load(data_dir)
-    recipe = get_imagenet_recipe("imagenet", eval_batch_size=batch_size)
+    bundle = load_bundle(config.data_dir, config.data_settings())
+    recipe = get_imagenet_recipe("imagenet", eval_batch_size=config.batch_size)
     channels_last = dev.type == "cuda"
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -358,7 +398,7 @@ def evaluate_checkpoint(
         dev,
         seed=0,
         channels_last=channels_last,
-        num_workers=workers,
+        num_workers=config.workers,
         rank=ctx.rank,
         world_size=ctx.world_size,
     )

@@ -18,10 +18,18 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from .configs import PROTOCOLS
 
 CHECKPOINT_FORMAT = "bcpd_sim.vision/checkpoint-1"
 #: Config keys that may change between a run and its resumption (they do not affect results).
 RESUME_IGNORED = frozenset({"out", "device", "data_dir", "download", "progress"})
+#: Config keys added after runs were written, with the value an older run implicitly had.
+ADDED_KEYS = {"full_train": False}
+VAL_SELECTION = "best_epoch = highest validation accuracy (the test set is never used to select)"
+FULL_TRAIN_SELECTION = (
+    "full_train: every training image, no validation split; the last epoch is the result "
+    "(as the CRD / DKD anchor tables report), there is no best epoch"
+)
 #: Test metrics the summary reports at the last and at the best epoch, when measured.
 SUMMARY_METRICS = ("mse_pstar", "kl_pstar", "nll", "brier")
 
@@ -57,10 +65,10 @@ def seed_everything(seed: int) -> None:
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dict[str, Any]:
     """Read a checkpoint written by the trainer; a clear error if it is missing or foreign."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
     try:
         ckpt = torch.load(path, map_location=device, weights_only=False)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"checkpoint {path} does not exist") from None
     except Exception as exc:
         raise ConfigError(f"checkpoint {path} is unreadable ({exc})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
@@ -105,7 +113,7 @@ def load_model_from_checkpoint(
 def config_mismatch(saved: dict, current: dict) -> list[str]:
     """Keys whose values differ between two run configs (ignoring :data:`RESUME_IGNORED`)."""
     keys = (set(saved) | set(current)) - RESUME_IGNORED
-    return sorted(k for k in keys if saved.get(k) != current.get(k))
+    return sorted(k for k in keys if saved.get(k, ADDED_KEYS.get(k)) != current.get(k))
 
 
 def summarise(
@@ -128,7 +136,8 @@ def summarise(
         "loss": config.get("loss"),
         "seed": seed,
         "epochs_trained": int(last["epoch"]),
-        "selection": "best_epoch = highest validation accuracy (the test set is never used to select)",
+        "protocol": PROTOCOLS[bool(config.get("full_train"))],
+        "selection": FULL_TRAIN_SELECTION if config.get("full_train") else VAL_SELECTION,
         "last_epoch": int(last["epoch"]),
         "last_epoch_test_acc": last["test_acc"],
         "best_epoch": best["epoch"],

@@ -21,11 +21,19 @@ from typing import Any
 import torch
 
 from ..device import resolve_device
-from ..validation import check_choice, check_int
+from ..errors import ConfigError
 from .bundle import DATA_SOURCES, DataBundle, load_data, make_loaders
+from .configs import (
+    MAX_SEED,
+    DataOptions,
+    RecipeOptions,
+    RunOptions,
+    check_fields,
+    fields_of,
+    option,
+)
 from .evaluation import autocast, evaluate
 from .losses import list_losses, teacher_loss
-from .recipes import Recipe, get_recipe, list_recipes
 from .runs import (
     CHECKPOINT_FORMAT,
     RESUME_IGNORED,
@@ -66,61 +74,32 @@ __all__ = [
 # ------------------------------------------------------------------------------------ teacher
 
 
-@dataclass
-class TeacherConfig:
-    """Everything that defines a teacher run (the CLI's options)."""
+def _model_names() -> list[str]:
+    from .models import list_models
 
-    out: str
-    arch: str = "resnet56"
-    loss: str = "ce"
-    mse_scale: float = 1.0
-    recipe: str = "standard"
-    data: str = "cifar100"
-    data_dir: str | None = None
-    download: bool = False
-    synthetic_preset: str = "easy"
-    num_classes: int | None = None
-    seed: int = 0
-    data_seed: int = 0
-    epochs: int | None = None
-    batch_size: int | None = None
-    lr: float | None = None
-    val_size: int | None = None
-    train_limit: int | None = None
-    test_limit: int | None = None
-    checkpoint_every: int | None = None
-    augment: bool | None = None
-    compile: bool | None = None
-    device: str = "auto"
+    return list_models()
+
+
+@dataclass(frozen=True, kw_only=True)
+class TeacherConfig(RunOptions, RecipeOptions, DataOptions):
+    """Everything that defines a teacher run: its own fields plus the shared data options,
+    recipe overrides and run options (:mod:`bcpd_sim.vision.configs`)."""
+
+    out: str = option("", "run directory (created; resumed if present)")
+    arch: str = option("resnet56", "model name", choices=_model_names)
+    loss: str = option("ce", f"teacher loss: {', '.join(list_losses())}", choices=list_losses)
+    mse_scale: float = option(1.0, "multiplier of the mse losses", range=(0.0, 1e6))
+    seed: int = option(0, "training seed (init, data order)", range=(0, MAX_SEED))
 
     def validate(self) -> TeacherConfig:
-        """Cheap checks that run before any data is loaded."""
-        from .models import list_models
-        from .synthetic import list_presets
-
-        check_choice("arch", self.arch, list_models())
-        check_choice("loss", self.loss, list_losses())
-        check_choice("recipe", self.recipe, list_recipes())
-        check_choice("data", self.data, DATA_SOURCES)
-        check_choice("synthetic preset", self.synthetic_preset, list_presets())
-        check_int("seed", self.seed, minimum=0)
-        check_int("data_seed", self.data_seed, minimum=0)
+        """Every check that needs no data: names, ranges, the loss, the recipe, the device."""
+        if not self.out:
+            raise ConfigError("out must name the run directory (--out DIR)")
+        check_fields(self)
         teacher_loss(self.loss, mse_scale=self.mse_scale)
         self.make_recipe()
         resolve_device(self.device)
         return self
-
-    def make_recipe(self) -> Recipe:
-        return get_recipe(
-            self.recipe,
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            lr=self.lr,
-            val_size=self.val_size,
-            train_limit=self.train_limit,
-            test_limit=self.test_limit,
-            checkpoint_every=self.checkpoint_every,
-        )
 
 
 def train_teacher(
@@ -140,15 +119,10 @@ def train_teacher(
     ctx, device = distributed.setup(config.device)
     recipe = config.make_recipe()
     data = load_data(
-        config.data,
-        data_dir=config.data_dir,
-        download=config.download,
-        synthetic_preset=config.synthetic_preset,
-        num_classes=config.num_classes,
+        **fields_of(config, DataOptions),
         val_size=recipe.val_size,
         train_limit=recipe.train_limit,
         test_limit=recipe.test_limit,
-        data_seed=config.data_seed,
     )
     torch.manual_seed(config.seed)
     model = create_model(config.arch, num_classes=data.num_classes)

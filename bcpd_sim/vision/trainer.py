@@ -187,6 +187,12 @@ class Trainer:
             params += [p for p in self.extra_modules.parameters() if p.requires_grad]
         return params
 
+    def lr_arch(self) -> Any:
+        """What the recipe's lr family is read from: the model's ``arch_cfg``, else the name."""
+        from .models import settings_of
+
+        return settings_of(self.model) or self.arch
+
     def setup(self) -> None:
         """Models onto the device (channels_last on CUDA), optimiser, loaders and scheduler."""
         if self.device.type == "cuda":
@@ -198,7 +204,7 @@ class Trainer:
             self.extra_modules = self.extra_modules.to(self.device)
         self.train_module = distributed.wrap(self.model, self.dist, self.device)
         self.forward = self.train_module
-        self.optimizer = make_optimizer(self.trainable_parameters(), self.recipe, self.arch)
+        self.optimizer = make_optimizer(self.trainable_parameters(), self.recipe, self.lr_arch())
         self.train_loader, self.val_loader, self.test_loader = self.make_loaders()
         self.scheduler = make_scheduler(self.optimizer, self.recipe, len(self.train_loader))
 

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import argparse
 
-from ._options import add_data_options, add_training_options, data_settings, run_options
-
 NAME = "teacher"
 HELP = "train an ImageNet teacher (resnet18/34/50, mobilenetv1) with the ce, mse or mse_logits loss"
 DESCRIPTION = (
@@ -17,34 +15,27 @@ DESCRIPTION = (
     "1e-4, 100 epochs, x0.1 at 30/60/90; bf16 + channels_last on GPU). Run it under "
     "'torchrun --nproc_per_node=N -m bcpd_sim imagenet teacher ...' for DDP: the global batch and "
     "lr stay the recipe's. The official val/ is the test set; the best epoch is chosen on images "
-    "held out of train/. Rerun the same command to resume."
+    "held out of train/. Rerun the same command to resume. Every flag is also a key of --config "
+    "FILE.toml and of --set KEY=VALUE; --print-config shows the validated config."
 )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ...vision.losses import list_losses
-    from ..models import list_imagenet_models
+    from ...vision.configs import add_config_flags
+    from ..train import ImageNetTeacherConfig
 
-    parser.add_argument(
-        "--arch", default="resnet34", help=f"one of {', '.join(list_imagenet_models())}"
-    )
-    parser.add_argument("--loss", default="ce", help=f"one of {', '.join(list_losses())}")
-    parser.add_argument("--mse-scale", type=float, default=1.0, help="multiplier of the mse losses")
-    add_data_options(parser)
-    add_training_options(parser)
+    add_config_flags(parser, ImageNetTeacherConfig)
 
 
 def run(args: argparse.Namespace) -> int:
     from ... import distributed
+    from ...vision.configs import config_from_args, print_config
     from ..train import ImageNetTeacherConfig, train_imagenet_teacher
 
-    config = ImageNetTeacherConfig(
-        arch=args.arch,
-        loss=args.loss,
-        mse_scale=args.mse_scale,
-        data=data_settings(args),
-        **run_options(args),
-    )
+    config = config_from_args(ImageNetTeacherConfig, args)
+    if args.print_config:
+        print_config(config)
+        return 0
     summary = train_imagenet_teacher(config)
     if distributed.environment_world()[0] == 0:
         best = summary["best_epoch_test_acc"]

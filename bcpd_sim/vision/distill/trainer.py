@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,82 +30,79 @@ from ...device import resolve_device
 from ...distributed import DistContext
 from ...errors import ConfigError
 from ...io import write_json
-from ...validation import check_choice, check_int
 from ..bundle import DATA_SOURCES, DataBundle, load_data
+from ..configs import (
+    MAX_SEED,
+    DataOptions,
+    RecipeOptions,
+    RunOptions,
+    check_fields,
+    option,
+    synthetic_presets,
+)
 from ..evaluation import autocast, evaluate
 from ..pipeline import DeviceLoader
-from ..recipes import Recipe, get_recipe, list_recipes
+from ..recipes import Recipe, get_recipe
 from ..runs import load_checkpoint, model_from_checkpoint
 from ..table import RESULT_FILE
 from ..trainer import Trainer, maybe_compile
-from .base import Distiller, create_distiller, list_methods
+from .base import Distiller, create_distiller, list_methods, method_class
 
 #: Data settings a distillation run inherits from its teacher unless given explicitly.
 INHERITED_DATA_KEYS = ("data", "synthetic_preset", "num_classes", "data_seed", "val_size")
 
 
-@dataclass
-class DistillConfig:
-    """Everything that defines a distillation run (the CLI's options).
+def _model_names() -> list[str]:
+    from ..models import list_models
+
+    return list_models()
+
+
+@dataclass(frozen=True, kw_only=True)
+class DistillConfig(RunOptions, RecipeOptions, DataOptions):
+    """Everything that defines a distillation run: its own fields plus the shared data options,
+    recipe overrides and run options (:mod:`bcpd_sim.vision.configs`).
 
     Data settings left at None (``data``, ``synthetic_preset``, ``num_classes``, ``data_seed``,
     ``val_size``, ``data_dir``) are taken from the teacher's run, so teacher and student share the
     data source, the synthetic world and the validation split.
     """
 
-    out: str
-    teacher: str
-    student: str = "resnet20"
-    method: str = "kd"
-    method_options: dict[str, Any] = field(default_factory=dict)
-    recipe: str = "standard"
-    data: str | None = None
-    data_dir: str | None = None
-    download: bool = False
-    synthetic_preset: str | None = None
-    num_classes: int | None = None
-    seed: int = 0
-    data_seed: int | None = None
-    epochs: int | None = None
-    batch_size: int | None = None
-    lr: float | None = None
-    val_size: int | None = None
-    train_limit: int | None = None
-    test_limit: int | None = None
-    checkpoint_every: int | None = None
-    augment: bool | None = None
-    compile: bool | None = None
-    device: str = "auto"
+    data: str | None = option(
+        None, "data source (default: the teacher's)", choices=lambda: DATA_SOURCES
+    )
+    synthetic_preset: str | None = option(
+        None, "synthetic data preset (default: the teacher's)", choices=synthetic_presets
+    )
+    data_seed: int | None = option(
+        None,
+        "validation split / synthetic world seed (default: the teacher's)",
+        range=(0, MAX_SEED),
+    )
+    out: str = option("", "run directory (created; resumed if present)")
+    teacher: str = option("", "teacher checkpoint (e.g. RUN/checkpoints/last.pt)")
+    student: str = option(
+        "resnet20", "student model name", choices=_model_names, label="student architecture"
+    )
+    method: str = option(
+        "kd", "distillation method", choices=list_methods, label="distillation method"
+    )
+    method_options: dict[str, Any] = option({}, "the method's hyper-parameters (--option K=V)")
+    seed: int = option(0, "training seed (init, data order)", range=(0, MAX_SEED))
 
     def validate(self) -> DistillConfig:
-        """Cheap checks that run before any data or checkpoint is loaded."""
-        from ..models import list_models
-
-        check_choice("student architecture", self.student, list_models())
-        check_choice("distillation method", self.method, list_methods())
-        check_choice("recipe", self.recipe, list_recipes())
-        if self.data is not None:
-            check_choice("data", self.data, DATA_SOURCES)
-        check_int("seed", self.seed, minimum=0)
-        if not isinstance(self.method_options, dict):
-            raise ConfigError("method_options must be a mapping of option name to value")
+        """Every check that needs neither data nor the checkpoint's contents."""
+        if not self.out:
+            raise ConfigError("out must name the run directory (--out DIR)")
+        if not self.teacher:
+            raise ConfigError("teacher must name a teacher checkpoint (--teacher PATH)")
+        check_fields(self)
+        method_class(self.method).check_options(self.method_options)
         resolve_device(self.device)
         self.make_recipe()
         if not Path(self.teacher).is_file():
             raise FileNotFoundError(f"teacher checkpoint {self.teacher} does not exist")
         return self
-
-    def make_recipe(self, val_size: int | None = None) -> Recipe:
-        return get_recipe(
-            self.recipe,
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            lr=self.lr,
-            val_size=self.val_size if self.val_size is not None else val_size,
-            train_limit=self.train_limit,
-            test_limit=self.test_limit,
-            checkpoint_every=self.checkpoint_every,
-        )
 
 
 def freeze(model: nn.Module) -> nn.Module:
@@ -293,10 +290,7 @@ def distill(
 
     torch.manual_seed(config.seed)
     student = create_model(config.student, num_classes=data.num_classes)
-    options = dict(config.method_options)
-    if config.method == "dkd":
-        options.setdefault("teacher_arch", tinfo["arch"])
-    distiller = create_distiller(config.method, teacher, student, **options)
+    distiller = create_distiller(config.method, teacher, student, **config.method_options)
 
     run_dir = Path(config.out)
     t_metrics = teacher_metrics(run_dir, teacher, tinfo, data, recipe, device, ctx)
@@ -342,6 +336,7 @@ def distill(
         "teacher_seed": tinfo["seed"],
         "seed": config.seed,
         "recipe": recipe.name,
+        "protocol": summary["protocol"],
         "epochs": summary["last_epoch"],
         "best_epoch": summary["best_epoch"],
         "test_acc_last": summary["last_epoch_test_acc"],
