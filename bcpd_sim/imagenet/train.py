@@ -367,18 +367,26 @@ class ImageNetEvalConfig(ImageNetDataOptions):
 def evaluate_checkpoint(config: ImageNetEvalConfig) -> dict[str, Any]:
     """Top-1 accuracy, NLL and Brier score of a checkpoint on the test set (official ``val/``).
 
-    The checkpoint is one of ours (its architecture is read from it), or a plain state dict (a
-    torchvision ``.pth``) or mdistiller's ``{"model": state_dict}`` with ``arch`` given.
+    The checkpoint is one of ours (its architecture is read from it), or, with ``arch`` given, a
+    plain state dict (a torchvision ``.pth``) or mdistiller's ``{"model": state_dict}``, read with
+    ``weights_only=True`` (tensors only, no code from the file runs).
     """
     config.validate()
     checkpoint, arch = config.checkpoint, config.arch
     ctx, dev = distributed.setup(config.device)
-    raw = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    if isinstance(raw, dict) and raw.get("format") == "bcpd_sim.vision/checkpoint-1":
+    if arch is None:
+        try:
+            raw = load_checkpoint(checkpoint, "cpu")
+        except ConfigError:
+            raise ConfigError(
+                f"{checkpoint} is not a bcpd-sim checkpoint; say its --arch"
+            ) from None
         arch, state, num_classes = raw["arch"], raw["model"], raw["num_classes"]
     else:
-        if arch is None:
-            raise ConfigError(f"{checkpoint} is not a bcpd-sim checkpoint; say its --arch")
+        try:
+            raw = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        except Exception as exc:
+            raise ConfigError(f"{checkpoint} is not a plain state dict ({exc})") from None
         state = raw.get("model", raw) if isinstance(raw, dict) else None
         if not isinstance(state, dict) or "fc.weight" not in state:
             raise ConfigError(f"{checkpoint} holds no state dict with an 'fc.weight'")
