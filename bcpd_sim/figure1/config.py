@@ -11,6 +11,7 @@ from typing import Any
 
 from .. import config as generic
 from .. import validation as V
+from ..device import resolve_device
 from ..ensemble.losses import TEACHER_LOSSES
 from ..ensemble.optim import OPTIMIZER_NAMES
 from ..ensemble.plan import SELECTION_RULES
@@ -200,6 +201,10 @@ def validate(cfg: Figure1Config) -> None:
         )
     V.check_int("train.epochs", t.epochs, minimum=1, maximum=MAX_EPOCHS)
     V.check_choice("train.select", t.select, SELECTION_RULES)
+    try:
+        resolve_device(t.device)
+    except ConfigError as exc:
+        raise ConfigError(f"train.device: {exc}") from None
     V.check_seed("simulated.seed", s.seed)
     for kind in TARGET_KINDS.values():
         kind.validate(s)
