@@ -210,7 +210,7 @@ def test_statistics_against_scipy():
     [
         (["--preset", "nope"], "invalid choice"),
         (["--set", "simulated.bogus=1"], "unknown config key 'simulated.bogus'"),
-        (["--set", "simulated.etas=[-0.5]"], "simulated.etas entries must lie in [0, 1]"),
+        (["--set", "simulated.etas=[-0.5]"], "simulated.etas[0] must lie in [0.0, 1.0]"),
         (["--set", "trained.losses=[]"], "trained.losses must not be empty"),
         (["--set", "trained.epochs=[]"], "trained.epochs must not be empty"),
         (["--set", "trained.losses=['xentropy']"], "valid: ce, mse"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import asdict
 
 import pytest
 import torch
@@ -51,6 +52,12 @@ def test_plan_names_dependencies_and_teacher_seeds(tmp_path):
     assert not run.done
     (run.run_dir).mkdir(parents=True)
     (run.run_dir / "result.json").write_text("{}")
+    assert not run.done  # no record of the config that made it: not reused
+    record = {"config": {**asdict(run.config), "epochs": 7}}
+    (run.run_dir / "config.json").write_text(json.dumps(record))
+    assert not run.done  # made by another config: never reused
+    record["config"]["epochs"] = run.config.epochs
+    (run.run_dir / "config.json").write_text(json.dumps(record))
     assert run.done
 
 

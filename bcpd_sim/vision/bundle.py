@@ -96,8 +96,11 @@ def make_loaders(
     seed: int,
     augment: bool | None = None,
     channels_last: bool = False,
+    rank: int = 0,
+    world_size: int = 1,
 ) -> tuple[DeviceLoader, DeviceLoader | None, DeviceLoader]:
-    """Device-resident loaders: shuffled (and augmented) train, in-order val and test."""
+    """Device-resident loaders: shuffled (and augmented) train, in-order val and test; with
+    ``world_size`` > 1, this rank's slice of each global batch and its share of val and test."""
     augment = data.augment_default if augment is None else augment
     train = DeviceLoader(
         data.train,
@@ -109,13 +112,21 @@ def make_loaders(
         seed=seed,
         channels_last=channels_last,
         return_index=True,
+        rank=rank,
+        world_size=world_size,
     )
 
     def eval_loader(ds: ImageDataset | None) -> DeviceLoader | None:
         if ds is None:
             return None
         return DeviceLoader(
-            ds, recipe.eval_batch_size, device, channels_last=channels_last, return_index=True
+            ds,
+            recipe.eval_batch_size,
+            device,
+            channels_last=channels_last,
+            return_index=True,
+            rank=rank,
+            world_size=world_size,
         )
 
     return train, eval_loader(data.val), eval_loader(data.test)

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..distributed import SINGLE, DistContext, all_reduce_sum
 from .pipeline import DeviceLoader
 
 
@@ -26,15 +27,17 @@ def evaluate(
     *,
     p_star: np.ndarray | None = None,
     bf16: bool = False,
+    dist: DistContext = SINGLE,
 ) -> dict[str, float]:
     """Accuracy, NLL and Brier score on a loader; with ``p_star`` (rows aligned with the loader's
     dataset) also ``mse_pstar`` = mean_n sum_k (p_nk - p*_nk)^2 and ``kl_pstar`` = mean_n
-    KL(p*_n || p_n), computed in float64. The loader must not shuffle unless it yields indices."""
+    KL(p*_n || p_n), computed in float64. The loader must not shuffle unless it yields indices.
+    Under DDP (``dist``) each rank evaluates its shard and the sums are reduced over ranks."""
     was_training = model.training
     model.eval()
     device = loader.device
     ps = None if p_star is None else torch.as_tensor(p_star, dtype=torch.float64, device=device)
-    sums = torch.zeros(5, dtype=torch.float64, device=device)
+    sums = torch.zeros(6, dtype=torch.float64, device=device)
     offset = 0
     for batch in loader:
         x, y = batch[0], batch[1]
@@ -54,8 +57,9 @@ def evaluate(
             sums[3] += (p - q).pow(2).sum()
             sums[4] += (torch.xlogy(q, q) - q * logp).sum()
     model.train(was_training)
-    n = loader.num_images
-    s = (sums / n).tolist()
+    sums[5] = loader.num_images
+    all_reduce_sum(sums, dist)
+    s = (sums[:5] / sums[5]).tolist()
     out = {"acc": s[0], "nll": s[1], "brier": s[2]}
     if ps is not None:
         out.update(mse_pstar=s[3], kl_pstar=s[4])

@@ -17,6 +17,7 @@ and see the sweep folder (a shared file system) and the data.
 
 from __future__ import annotations
 
+import json
 import traceback
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -105,8 +106,22 @@ class Job:
 
     @property
     def done(self) -> bool:
+        """Finished, by this job's config (a run made by another config is never reused)."""
         marker = TEACHER_DONE if self.kind == "teacher" else "result.json"
-        return (self.run_dir / marker).is_file()
+        if not (self.run_dir / marker).is_file():
+            return False
+        return self.made_by_this_config()
+
+    def made_by_this_config(self) -> bool:
+        """Whether ``config.json`` records this job's settings (fields fit() ignores aside)."""
+        from .train import RESUME_IGNORED
+
+        try:
+            saved = json.loads((self.run_dir / "config.json").read_text())["config"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
+        wanted = {k: v for k, v in asdict(self.config).items() if k not in RESUME_IGNORED}
+        return all(saved.get(k) == v for k, v in wanted.items())
 
 
 def _common(spec: SweepSpec) -> dict[str, Any]:

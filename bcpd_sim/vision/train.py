@@ -103,10 +103,15 @@ def train_teacher(
     resume: bool = True,
     on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
 ) -> dict[str, Any]:
-    """Train one teacher (arch, loss, recipe, data, seed) into ``config.out``; return the summary."""
+    """Train one teacher (arch, loss, recipe, data, seed) into ``config.out``; return the summary.
+
+    Under ``torchrun`` every process runs this; they train one model with DDP (see
+    :mod:`bcpd_sim.vision.trainer`)."""
+    from .. import distributed
     from .models import create_model
 
     config.validate()
+    ctx, device = distributed.setup(config.device)
     recipe = config.make_recipe()
     data = load_for_recipe(recipe, **fields_of(config, DataOptions))
     torch.manual_seed(config.seed)
@@ -123,9 +128,10 @@ def train_teacher(
         seed=config.seed,
         config=record,
         arch=config.arch,
-        device=config.device,
+        device=device,
         augment=config.augment,
         compile=config.compile,
         desc=f"{config.arch} {config.loss}",
+        dist=ctx,
     )
     return trainer.fit(resume=resume, on_epoch_end=on_epoch_end)

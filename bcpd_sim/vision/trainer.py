@@ -14,6 +14,17 @@ per-epoch ``metrics.csv``, checkpoints ``last.pt`` / ``best.pt`` (best validatio
 test set is never used for selection) / ``epoch_NNNN.pt`` written atomically, and resumption to
 the same result as an uninterrupted run (model, optimiser, scheduler, RNG states, epoch and
 history are in ``last.pt``; the data order of epoch e depends only on (seed, e)).
+
+Under ``torchrun`` (``dist``: a :class:`~bcpd_sim.distributed.DistContext` of several processes)
+the student trains inside ``DistributedDataParallel``: the recipe's batch is the global batch,
+each rank takes its slice of every global batch (:class:`~bcpd_sim.vision.pipeline.DeviceLoader`
+with ``rank``/``world_size``), gradients are averaged over ranks (each rank's loss weighted by
+its share of the global batch, so an uneven last batch still gives the global mean), connector
+gradients are averaged by hand, BatchNorm buffers are taken from rank 0 before every evaluation,
+training and evaluation sums are reduced over ranks, and only rank 0 writes files. Resuming reads
+the same ``last.pt`` on every rank, so a run may resume on any number of processes. BatchNorm
+normalises each rank's slice on its own (standard DDP; no SyncBatchNorm), so W processes match one
+process exactly only for models without batch statistics.
 """
 
 from __future__ import annotations
@@ -28,10 +39,12 @@ from typing import Any
 import torch
 from torch import nn
 
+from .. import distributed
 from ..device import resolve_device
+from ..distributed import DistContext
 from ..errors import ConfigError
 from ..io import save_torch, write_json, write_table
-from ..progress import progress
+from ..progress import ProgressLog, progress
 from ..provenance import environment
 from .bundle import DataBundle, make_loaders
 from .evaluation import autocast, evaluate
@@ -122,8 +135,12 @@ class Trainer:
         augment: bool | None = None,
         compile: bool | None = None,
         desc: str = "train",
+        dist: DistContext = distributed.SINGLE,
     ) -> None:
         self.run_dir = Path(run_dir)
+        self.dist = dist
+        self.per_rank_batch = distributed.per_rank_batch(recipe.batch_size, dist.world_size)
+        self._batch_weight = 1.0
         self.model = model
         self.data = data
         self.recipe = recipe
@@ -185,17 +202,24 @@ class Trainer:
             self.model = self.model.to(memory_format=torch.channels_last)
         if self.extra_modules is not None:
             self.extra_modules = self.extra_modules.to(self.device)
-        self.forward = self.model
+        self.train_module = distributed.wrap(self.model, self.dist, self.device)
+        self.forward = self.train_module
         self.optimizer = make_optimizer(self.trainable_parameters(), self.recipe, self.lr_arch())
-        self.train_loader, self.val_loader, self.test_loader = make_loaders(
+        self.train_loader, self.val_loader, self.test_loader = self.make_loaders()
+        self.scheduler = make_scheduler(self.optimizer, self.recipe, len(self.train_loader))
+
+    def make_loaders(self) -> tuple:
+        """Train, validation (or None) and test loaders, sharded over the ranks."""
+        return make_loaders(
             self.data,
             self.recipe,
             self.device,
             seed=self.seed,
             augment=self.augment,
             channels_last=self.channels_last,
+            rank=self.dist.rank,
+            world_size=self.dist.world_size,
         )
-        self.scheduler = make_scheduler(self.optimizer, self.recipe, len(self.train_loader))
 
     def resume(self, allowed: bool = True) -> None:
         """Continue from ``last.pt`` when the run directory holds one; else seed a fresh run."""
@@ -234,12 +258,12 @@ class Trainer:
         if self.want_compile and self.device.type in COMPILE_DEVICES:
             reset_compiler()
         self.forward, self.compiled = maybe_compile(
-            self.model, self.want_compile, self.device, self.recipe.compile_mode
+            self.train_module, self.want_compile, self.device, self.recipe.compile_mode
         )
 
     def uncompile(self) -> None:
         """Replace every compiled part by its eager model (subclasses add theirs)."""
-        self.forward, self.compiled = self.model, False
+        self.forward, self.compiled = self.train_module, False
 
     def write_record(self) -> None:
         """``config.json``: config, seed, recipe, data, effective device settings, environment."""
@@ -251,6 +275,9 @@ class Trainer:
             "augment": self.train_loader.augment,
             "steps_per_epoch": len(self.train_loader),
             "compiled": self.compiled,
+            "world_size": self.dist.world_size,
+            "per_rank_batch_size": self.per_rank_batch,
+            "global_batch_size": self.recipe.batch_size,
         }
         self.record = {
             "config": self.config,
@@ -260,6 +287,8 @@ class Trainer:
             "effective": self.effective,
             "environment": environment(),
         }
+        if not self.dist.is_main:
+            return
         self.run_dir.mkdir(parents=True, exist_ok=True)
         if self.start_epoch == 0 or not (self.run_dir / "config.json").exists():
             write_json(self.run_dir / "config.json", self.record)
@@ -269,7 +298,9 @@ class Trainer:
         with autocast(self.device, self.bf16):
             loss, logits = self.criterion(self.forward, x, y, idx, epoch)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        (loss * self._batch_weight if self._batch_weight != 1.0 else loss).backward()
+        if self.extra_modules is not None:
+            distributed.average_gradients(self.extra_modules, self.dist)
         return loss, logits
 
     def train_step(self, x, y, idx, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -312,7 +343,8 @@ class Trainer:
         self.uncompile()
         self.effective["compiled"] = False
         self.effective["compile_fallback"] = reason
-        write_json(self.run_dir / "config.json", self.record)
+        if self.dist.is_main:
+            write_json(self.run_dir / "config.json", self.record)
 
     def _modules(self) -> list[nn.Module]:
         return [m for m in (self.model, self.extra_modules) if m is not None]
@@ -342,16 +374,22 @@ class Trainer:
         correct = torch.zeros((), dtype=torch.int64, device=self.device)
         seen = 0
         lr_start = self.optimizer.param_groups[0]["lr"]
+        world = self.dist.world_size
         self._synchronize()
         t0 = time.perf_counter()
-        for x, y, idx in loader:
+        for step, (x, y, idx) in enumerate(loader):
+            if world > 1:  # this rank's share of the global batch (1 unless the batch is uneven)
+                self._batch_weight = len(y) * world / loader.global_batch_len(step)
             loss, logits = self.train_step(x, y, idx, epoch)
             loss_sum += loss.detach().double() * len(y)
             correct += (logits.detach().argmax(1) == y).sum()
             seen += len(y)
-            bar.update(len(y))
+            bar.update(len(y) * world)
+        self._batch_weight = 1.0
         self._synchronize()
         seconds = time.perf_counter() - t0
+        totals = torch.stack([loss_sum, correct.double(), loss_sum.new_tensor(float(seen))])
+        loss_sum, correct, seen = distributed.all_reduce_sum(totals, self.dist).tolist()
         train_loss = float(loss_sum) / seen
         if not math.isfinite(train_loss):
             raise RuntimeError(f"training diverged at epoch {epoch + 1} (loss {train_loss})")
@@ -370,6 +408,8 @@ class Trainer:
 
     def evaluate(self, row: dict[str, float]) -> None:
         """Add validation (when there is a split) and test metrics to the epoch's row."""
+        for module in self._modules():  # every rank evaluates (and rank 0 saves) rank 0's model
+            distributed.broadcast_buffers(module, self.dist)
         splits = [
             ("val", self.val_loader, self.data.val),
             ("test", self.test_loader, self.data.test),
@@ -377,7 +417,9 @@ class Trainer:
         for prefix, loader, dataset in splits:
             if loader is None:
                 continue
-            metrics = evaluate(self.model, loader, p_star=dataset.p_star, bf16=self.bf16)
+            metrics = evaluate(
+                self.model, loader, p_star=dataset.p_star, bf16=self.bf16, dist=self.dist
+            )
             row.update({f"{prefix}_{k}": v for k, v in metrics.items()})
 
     def checkpoint_state(self, epoch: int) -> dict[str, Any]:
@@ -407,6 +449,9 @@ class Trainer:
         improved = self.val_loader is not None and row["val_acc"] > self.best["val_acc"]
         if improved:
             self.best = {"epoch": epoch, "val_acc": row["val_acc"]}
+        if not self.dist.is_main:
+            distributed.barrier(self.dist)  # rank 0 has written the checkpoint when this returns
+            return
         state = self.checkpoint_state(epoch)
         if improved:
             best = {**state, "kind": "best", "optimizer": None, "scheduler": None}
@@ -416,12 +461,15 @@ class Trainer:
             save_torch(self.ckpt_dir / f"epoch_{epoch:04d}.pt", state)
         write_table(self.run_dir / "metrics.csv", _frame(self.history))
         save_torch(self.last_path, state)
+        distributed.barrier(self.dist)
 
     def summary(self) -> dict[str, Any]:
         """The run's headline numbers (also ``summary.json``)."""
-        return summarise(
+        out = summarise(
             self.history, self.best, config=self.config, seed=self.seed, info=self.data.info
         )
+        out.update(world_size=self.dist.world_size, per_rank_batch_size=self.per_rank_batch)
+        return out
 
     # ------------------------------------------------------------------------------ the run
 
@@ -442,16 +490,22 @@ class Trainer:
         self.write_record()
         remaining = self.recipe.epochs - self.start_epoch
         bar = progress(
-            total=remaining * self.train_loader.images_per_epoch,
+            total=remaining * self.train_loader.images_per_epoch * self.dist.world_size,
             unit="img",
             unit_scale=True,
             desc=self.desc,
+            **({} if self.dist.is_main else {"disable": True}),
+        )
+        log = ProgressLog(
+            f"{self.desc} {self.run_dir}", self.recipe.epochs, unit="epoch", done=self.start_epoch
         )
         try:
             for epoch in range(self.start_epoch, self.recipe.epochs):
                 row = self.train_epoch(epoch, bar)
                 self.evaluate(row)
                 self.save(row)
+                test_acc = row.get("test_acc", float("nan"))
+                log.finished("", f"train loss {row['train_loss']:.4f}, test acc {test_acc:.4f}")
                 bar.set_postfix(
                     epoch=epoch + 1,
                     loss=f"{row['train_loss']:.3f}",
@@ -462,7 +516,8 @@ class Trainer:
         finally:
             bar.close()
         summary = self.summary()
-        write_json(self.run_dir / "summary.json", summary)
+        if self.dist.is_main:
+            write_json(self.run_dir / "summary.json", summary)
         return summary
 
 

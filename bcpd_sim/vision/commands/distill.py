@@ -47,6 +47,7 @@ def config_from_args(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    from ...rundir import open_run_dir
     from ..configs import print_config
     from ..distill.trainer import distill
 
@@ -54,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
     if args.print_config:
         print_config(config)
         return 0
-    result = distill(config)
+    with open_run_dir(config.out):  # one writer at a time
+        result = distill(config)
     best = result["test_acc_best"]
     print(
         f"{result['method']} {result['teacher_arch']}({result['teacher_loss']}) -> "

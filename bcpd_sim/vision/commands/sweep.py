@@ -68,6 +68,7 @@ def spec_from_args(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from ...rundir import open_run_dir
     from ..configs import print_config
     from ..sweep import plan, run_sweep
     from ..table import build_table, collect_runs, write_outputs
@@ -82,7 +83,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"{'done' if job.done else 'todo'}  {job.kind:8s} {job.name}")
         return 0
     log = lambda msg: print(msg, file=sys.stderr)  # noqa: E731
-    report = run_sweep(spec, ray_address=args.ray_address, log=log)
+    with open_run_dir(spec.out):  # one writer at a time
+        report = run_sweep(spec, ray_address=args.ray_address, log=log)
     print(
         f"sweep: {len(report.ran)} run, {len(report.skipped)} already finished, "
         f"{len(report.failed)} failed"

@@ -29,6 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ...rundir import open_run_dir
     from ..configs import config_from_args, print_config
     from ..train import TeacherConfig, train_teacher
 
@@ -36,7 +37,8 @@ def run(args: argparse.Namespace) -> int:
     if args.print_config:
         print_config(config)
         return 0
-    summary = train_teacher(config)
+    with open_run_dir(config.out):  # one writer at a time
+        summary = train_teacher(config)
     best = summary["best_epoch_test_acc"]
     best_text = "n/a (no validation split)" if best is None else f"{best:.4f}"
     print(

@@ -25,7 +25,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from ... import distributed
 from ...device import resolve_device
+from ...distributed import DistContext
 from ...errors import ConfigError
 from ...io import write_json
 from ..bundle import DATA_SOURCES, DataBundle, load_for_recipe
@@ -223,15 +225,28 @@ def teacher_metrics(
     data: DataBundle,
     recipe: Recipe,
     device: torch.device,
+    dist: DistContext = distributed.SINGLE,
+    loader: Any = None,
 ) -> dict[str, float]:
-    """The teacher's test metrics on the student's test set (``teacher.json``, measured once)."""
+    """The teacher's test metrics on the student's test set (``teacher.json``, measured once;
+    under DDP every rank evaluates its share and rank 0 writes). ``loader``: the test loader
+    (default: a device loader of ``data.test``)."""
     teacher_json = run_dir / "teacher.json"
-    if teacher_json.is_file():
+    if distributed.broadcast_object(teacher_json.is_file(), dist):
         return json.loads(teacher_json.read_text())["test"]
-    loader = DeviceLoader(data.test, recipe.eval_batch_size, device, return_index=True)
+    if loader is None:
+        loader = DeviceLoader(
+            data.test,
+            recipe.eval_batch_size,
+            device,
+            return_index=True,
+            rank=dist.rank,
+            world_size=dist.world_size,
+        )
     bf16 = recipe.bf16 and device.type == "cuda"
-    t_metrics = evaluate(teacher, loader, p_star=data.test.p_star, bf16=bf16)
-    write_json(teacher_json, {"teacher": tinfo, "test": t_metrics})
+    t_metrics = evaluate(teacher, loader, p_star=data.test.p_star, bf16=bf16, dist=dist)
+    if dist.is_main:
+        write_json(teacher_json, {"teacher": tinfo, "test": t_metrics})
     return t_metrics
 
 
@@ -246,7 +261,7 @@ def distill(
     from ..models import create_model
 
     config.validate()
-    device = resolve_device(config.device)
+    ctx, device = distributed.setup(config.device)
     t_ckpt = load_checkpoint(config.teacher, "cpu")
     t_cfg = t_ckpt.get("config") or {}
     inherited = resolve_data(config, t_cfg)
@@ -272,7 +287,7 @@ def distill(
     distiller = create_distiller(config.method, teacher, student, **config.method_options)
 
     run_dir = Path(config.out)
-    t_metrics = teacher_metrics(run_dir, teacher, tinfo, data, recipe, device)
+    t_metrics = teacher_metrics(run_dir, teacher, tinfo, data, recipe, device, ctx)
 
     record = asdict(config)
     record.update(
@@ -297,6 +312,7 @@ def distill(
         augment=config.augment,
         compile=config.compile,
         desc=f"{config.method} {tinfo['arch']}({tinfo['loss']})->{config.student}",
+        dist=ctx,
     )
     summary = trainer.fit(resume=resume, on_epoch_end=on_epoch_end)
     dataset = data.source
@@ -326,7 +342,8 @@ def distill(
         "student_mse_to_pstar": summary.get("last_epoch_test_mse_pstar"),
         "student_kl_to_pstar": summary.get("last_epoch_test_kl_pstar"),
     }
-    write_json(run_dir / RESULT_FILE, result)
+    if ctx.is_main:
+        write_json(run_dir / RESULT_FILE, result)
     return result
 
 
