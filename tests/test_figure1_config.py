@@ -20,7 +20,7 @@ BIG = 10**12
     "override, fragment",
     [
         (f"data.n_train={BIG}", "data.n_train must be <="),
-        (f"data.n_test={10**8}", "data.n_test is too large"),
+        (f"data.n_test={10**8}", "simulated.eta_uniform x data.n_test is too large"),
         (f"train.batch_size={BIG}", "train.batch_size="),
         (f"train.epochs={BIG}", "train.epochs must be <="),
         (f"train.width=[{BIG}]", "train.width is too large"),
@@ -82,3 +82,14 @@ def test_every_kind_of_target_has_a_config_key():
 @pytest.mark.parametrize("preset", sorted(PRESETS))
 def test_presets_pass_their_budget(preset):
     load_config(preset)
+
+
+@pytest.mark.parametrize("content", [b"[data\n", b"\xff\xfe", b""])
+def test_plot_names_a_bad_config_file(tmp_path, capsys, content):
+    import pandas as pd
+
+    pd.DataFrame({"study": ["simulated"]}).to_parquet(tmp_path / "results.parquet")
+    (tmp_path / "config.toml").write_bytes(content)
+    assert main(["plot", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert str(tmp_path / "config.toml") in err and len(err.strip().splitlines()) == 1

@@ -14,9 +14,10 @@ from .. import config as generic
 from .. import validation as V
 from ..ensemble.losses import TEACHER_LOSSES
 from ..ensemble.optim import OPTIMIZER_NAMES
-from ..ensemble.trainer import SELECTION_RULES
+from ..ensemble.plan import SELECTION_RULES
 from ..errors import ConfigError
 from ..mixtures import list_mixtures
+from .targets import TARGET_KINDS
 
 
 @dataclass(frozen=True)
@@ -208,13 +209,8 @@ def validate(cfg: Figure1Config) -> None:
     V.check_int("train.epochs", t.epochs, minimum=1, maximum=MAX_EPOCHS)
     V.check_choice("train.select", t.select, SELECTION_RULES)
     V.check_seed("simulated.seed", s.seed)
-    V.check_int("simulated.eta_uniform", s.eta_uniform, minimum=0)
-    V.check_int("simulated.eta_low", s.eta_low, minimum=0)
-    V.check_each("simulated.etas", s.etas, V.check_fraction)
-    V.check_each("simulated.temperatures", s.temperatures, V.check_positive)
-    V.check_each("simulated.gaussian", s.gaussian, V.check_positive)
-    V.check_each("simulated.dirichlet", s.dirichlet, V.check_fraction, open_low=True)
-    V.check_each("simulated.label_smoothing", s.label_smoothing, V.check_fraction, open_low=True)
+    for kind in TARGET_KINDS.values():
+        kind.validate(s)
     V.check_positive("simulated.student_temperature", s.student_temperature)
     if s.enabled and not simulated_sizes(s):
         raise ConfigError(
@@ -255,122 +251,16 @@ def validate(cfg: Figure1Config) -> None:
 
 def simulated_sizes(s: SimulatedConfig) -> dict[str, int]:
     """Students per simulated-target kind (kinds with none left out)."""
-    from .targets import TARGET_KINDS
-
     sizes = {name: kind.count(s) for name, kind in TARGET_KINDS.items()}
     return {name: n for name, n in sizes.items() if n}
 
 
 def check_budget(cfg: Figure1Config) -> None:
-    """Refuse a config whose largest cell cannot fit in memory, or whose training work is absurd."""
-    from ..ensemble.budget import memory_parts, training_flops
+    """Refuse a config whose largest training job cannot fit in memory, or whose training work
+    is absurd; the error names the key that drives the estimate."""
     from ..mixtures import make_mixture
+    from .budget import check_jobs
 
-    d, t, s, r = cfg.data, cfg.train, cfg.simulated, cfg.trained
+    d = cfg.data
     mix = make_mixture(d.mixture, seed=d.mixture_seed)
-    dim, k = mix.dim, mix.num_classes
-    n_all = d.n_train + d.n_val + d.n_test
-    data = ("data.n_test", "the sampled data", n_all * (dim + 2 * k + 1) * 8.0 * 2)
-    common = {"members": "", "width": "train.width", "batch_size": "train.batch_size"}
-    cells: list[list[tuple[str, str, float]]] = []
-    work: list[tuple[str, float, str]] = []
-    if s.enabled:
-        from .targets import TARGET_KINDS
-
-        sizes = simulated_sizes(s)
-        kind = max(sizes, key=sizes.get)
-        key = f"simulated.{TARGET_KINDS[kind].key}"
-        e = sizes[kind]
-        keys = {**common, "members": key, "targets": key, "n_train": "data.n_train"}
-        cells.append(
-            [
-                *memory_parts(
-                    members=e,
-                    width=t.width,
-                    input_dim=dim,
-                    num_classes=k,
-                    batch_size=t.batch_size,
-                    n_train=d.n_train,
-                    n_val=d.n_val,
-                    soft_targets=True,
-                    keys=keys,
-                ),
-                (
-                    f"{key} x data.n_test",
-                    f"{e:,} students' test predictions",
-                    3 * e * d.n_test * k * 8.0,
-                ),
-            ]
-        )
-        total = sum(sizes.values())
-        flops = training_flops(
-            members=total, width=t.width, input_dim=dim, num_classes=k, samples=t.epochs * d.n_train
-        )
-        work.append((key if total == e else "train.epochs", flops, f"training {total:,} students"))
-    if r.enabled:
-        teachers = r.seeds * len(r.epochs) * len(r.n_train) * len(r.widths)
-        students = teachers * r.students_per_teacher
-        widest = max(r.widths, key=sum)
-        keys = {**common, "members": "trained.seeds", "n_train": "data.n_train"}
-        cells.append(
-            [
-                *memory_parts(
-                    members=teachers,
-                    width=widest,
-                    input_dim=dim,
-                    num_classes=k,
-                    batch_size=t.batch_size,
-                    n_train=d.n_train,
-                    n_val=d.n_val,
-                    keys={**keys, "width": "trained.widths"},
-                ),
-                (
-                    "trained.seeds x data sizes",
-                    f"{teachers:,} teachers' outputs",
-                    3 * teachers * n_all * k * 8.0,
-                ),
-            ]
-        )
-        cells.append(
-            [
-                *memory_parts(
-                    members=students,
-                    width=t.width,
-                    input_dim=dim,
-                    num_classes=k,
-                    batch_size=t.batch_size,
-                    n_train=d.n_train,
-                    n_val=d.n_val,
-                    soft_targets=True,
-                    keys={**keys, "targets": "trained.students_per_teacher"},
-                ),
-                (
-                    "trained.seeds x data.n_test",
-                    f"{students:,} students' test predictions",
-                    3 * students * d.n_test * k * 8.0,
-                ),
-            ]
-        )
-        flops = training_flops(
-            members=teachers,
-            width=widest,
-            input_dim=dim,
-            num_classes=k,
-            samples=max(r.epochs) * max(r.n_train),
-        ) + training_flops(
-            members=students,
-            width=t.width,
-            input_dim=dim,
-            num_classes=k,
-            samples=t.epochs * d.n_train,
-        )
-        work.append(
-            (
-                "trained.seeds",
-                len(r.losses) * flops,
-                f"training {len(r.losses) * (teachers + students):,} teachers and students",
-            )
-        )
-    V.check_memory([data, *max(cells, key=lambda c: sum(b for _, _, b in c))])
-    for key, flops, what in work:
-        V.check_work(key, flops, what=what)
+    check_jobs(cfg, dim=mix.dim, num_classes=mix.num_classes)

@@ -19,10 +19,10 @@ from scipy.special import softmax
 
 from .. import io, metrics
 from ..ensemble import MemberSpec, train
-from ..errors import ConfigError
 from ..mixtures import Sample, make_mixture
-from ..progress import progress
+from ..progress import ProgressLog, progress
 from ..provenance import environment
+from ..rundir import RunDir, open_run_dir
 from . import targets as T
 from .config import TEACHER_LOSSES, Figure1Config, load_config, load_run_config
 
@@ -275,17 +275,16 @@ def run_trained_cell(cfg: Figure1Config, cell: Cell, data: Data) -> pd.DataFrame
 def run_figure1(
     cfg: Figure1Config, out: str | Path, *, show_progress: bool | None = None
 ) -> pd.DataFrame:
-    """Run (or resume) both studies into ``out``; return the results table (one row per student)."""
-    out = Path(out)
-    config_path = out / "config.toml"
-    text = cfg.to_toml()
-    if config_path.exists() and config_path.read_text() != text:
-        raise ConfigError(
-            f"{out} holds a run with a different config; choose another --out, or rerun with the settings in {config_path}"
-        )
-    io.write_text(config_path, text)
-    for stale in (out / "cells").glob(".*.tmp"):  # left by a run killed mid-write
-        stale.unlink()
+    """Run (or resume) both studies into ``out``; return the results table (one row per student).
+
+    ``out`` is locked while the run lasts; cells made by another config are never reused.
+    """
+    with open_run_dir(out, cfg.to_toml()) as run:
+        return _run_cells(cfg, run, show_progress)
+
+
+def _run_cells(cfg: Figure1Config, run: RunDir, show_progress: bool | None) -> pd.DataFrame:
+    out = run.path
     data = prepare_data(cfg)
     cells = plan_cells(cfg)
     env = environment()
@@ -295,11 +294,14 @@ def run_figure1(
         unit="cell",
         disable=None if show_progress is None else not show_progress,
     )
+    log = ProgressLog("figure1", len(cells), enabled=None if show_progress is None else False)
     frames = []
     for cell in cells:
         path = out / "cells" / f"{cell.id}.parquet"
-        if path.exists():
-            frames.append(pd.read_parquet(path))
+        cached = run.cached_table(path)
+        if cached is not None:
+            frames.append(cached)
+            log.finished(cell.id, cached=True)
             bar.update(1)
             continue
         bar.set_postfix_str(cell.id)
@@ -321,8 +323,11 @@ def run_figure1(
             git_commit=env["git_commit"],
             device=env["device"],
         )
-        io.write_table(path, frame)
-        frames.append(frame)
+        frames.append(frame.assign(config_fingerprint=run.fingerprint))
+        io.write_table(path, frames[-1])
+        log.finished(
+            cell.id, f"mean student acc {frame.student_acc.mean():.4f} ({len(frame)} students)"
+        )
         bar.update(1)
     bar.close()
     results = pd.concat(frames, ignore_index=True)

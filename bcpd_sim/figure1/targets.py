@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import validation as V
 from ..simplex import label_smoothing, onehot, tempered
 
 __all__ = [
@@ -50,13 +51,26 @@ class TargetKind:
     A subclass sets ``name`` (the cell and ``teacher_kind``), ``key`` (the
     :class:`~bcpd_sim.figure1.config.SimulatedConfig` field holding its parameters: a list of
     values, or a count of random draws with :meth:`params` overridden), ``label`` (for tables and
-    figures) and :meth:`make`; :func:`register` adds it. Append new kinds at the end: a kind's
+    figures), :meth:`make`, and :meth:`check_param` when its values are not fractions in [0, 1];
+    :func:`register` adds it. Append new kinds at the end: a kind's
     position seeds its cell, so the existing cells keep their numbers.
     """
 
     name: str = ""
     key: str = ""
     label: str = ""
+
+    def check_param(self, key: str, value: Any) -> float:
+        """One parameter value, checked (default: a fraction in [0, 1])."""
+        return V.check_fraction(key, value)
+
+    def validate(self, cfg: Any) -> None:
+        """Check this kind's field of the simulated config ``cfg``, naming ``simulated.<key>``."""
+        value = getattr(cfg, self.key)
+        if isinstance(value, int):
+            V.check_int(f"simulated.{self.key}", value, minimum=0)
+        else:
+            V.check_each(f"simulated.{self.key}", value, self.check_param)
 
     def count(self, cfg: Any) -> int:
         """How many students the simulated config ``cfg`` asks for."""
@@ -113,6 +127,9 @@ class Etas(_EtaMix):
 class Tempered(TargetKind):
     name, key, label = "tempered", "temperatures", "tempered p*, softmax(log p* / T)"
 
+    def check_param(self, key, value):
+        return V.check_positive(key, value)
+
     def make(self, y, p_star, param, rng):
         return tempered(p_star, param)
 
@@ -120,6 +137,9 @@ class Tempered(TargetKind):
 @register
 class Dirichlet(TargetKind):
     name, key, label = "dirichlet", "dirichlet", "(1 - w) p* + w Dir(1)"
+
+    def check_param(self, key, value):
+        return V.check_fraction(key, value, open_low=True)
 
     def make(self, y, p_star, param, rng):
         return dirichlet_noise(p_star, param, rng)
@@ -129,6 +149,9 @@ class Dirichlet(TargetKind):
 class Gaussian(TargetKind):
     name, key, label = "gaussian", "gaussian", "p* + N(0, s^2), clipped, renormalised"
 
+    def check_param(self, key, value):
+        return V.check_positive(key, value)
+
     def make(self, y, p_star, param, rng):
         return gaussian_noise(p_star, param, rng)
 
@@ -136,6 +159,9 @@ class Gaussian(TargetKind):
 @register
 class LabelSmoothing(TargetKind):
     name, key, label = "label_smoothing", "label_smoothing", "label smoothing of e_y"
+
+    def check_param(self, key, value):
+        return V.check_fraction(key, value, open_low=True)
 
     def make(self, y, p_star, param, rng):
         return label_smoothing(y, p_star.shape[1], param)
