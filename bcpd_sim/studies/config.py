@@ -1,7 +1,7 @@
-"""Flat study configs: a dataclass of settings, named presets, a TOML file and ``--set`` overrides.
+"""Study configs: a dataclass of settings with named presets, loaded by :mod:`bcpd_sim.config`.
 
-A thin layer over :mod:`bcpd_sim.config` (the loader every command shares): every key and value
-type is checked, and every error names the key or the file.
+A preset is a dict of field values; the layers are the class defaults, the preset, a TOML file and
+``--set key=value`` overrides, every key and type checked, then the config's ``validate()``.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .. import config as generic
+from ..errors import ConfigError
 
 C = TypeVar("C")
 
@@ -21,12 +22,16 @@ def load_study_config(
     *,
     file: str | Path | None = None,
     overrides: list[str] | None = None,
+    flags: dict[str, Any] | None = None,
 ) -> C:
-    """``cls()`` updated by ``presets[preset]``, then a TOML file, then ``key=value`` items.
-
-    The result's ``validate()`` (if it has one) is called before it is returned.
-    """
-    return generic.load_preset(cls, presets, preset, file=file, overrides=overrides or [])
+    """``cls`` defaults, then ``presets[preset]``, ``file``, ``flags`` (values from command-line
+    options), then ``overrides``; validated."""
+    if preset not in presets:
+        raise ConfigError(f"unknown preset {preset!r}; valid: {', '.join(sorted(presets))}")
+    layer = {**presets[preset], "preset": preset}
+    return generic.load(
+        cls, layers=[("preset", layer)], file=file, flags=flags, overrides=overrides or []
+    )
 
 
 def to_toml(cfg: Any) -> str:
