@@ -34,6 +34,7 @@ from bench_cifar import (  # noqa: E402
     add_timing_arguments,
     apply_timing_arguments,
     time_steps,
+    training_loader,
 )
 
 from bcpd_sim.provenance import environment  # noqa: E402
@@ -41,7 +42,6 @@ from bcpd_sim.vision.data import ImageDataset  # noqa: E402
 from bcpd_sim.vision.distill import create_distiller  # noqa: E402
 from bcpd_sim.vision.distill.trainer import distill_criterion, freeze  # noqa: E402
 from bcpd_sim.vision.models import create_model  # noqa: E402
-from bcpd_sim.vision.pipeline import DeviceLoader  # noqa: E402
 from bcpd_sim.vision.recipes import get_recipe, make_optimizer  # noqa: E402
 from bcpd_sim.vision.train import maybe_compile  # noqa: E402
 
@@ -66,15 +66,7 @@ def ours_rate(t_arch, s_arch, recipe, dataset, device, args) -> tuple[float, str
     )
     opt = make_optimizer(student.parameters(), recipe, s_arch)
     bf16 = recipe.bf16 and cuda
-    loader = DeviceLoader(
-        dataset,
-        recipe.batch_size,
-        device,
-        shuffle=True,
-        augment=True,
-        drop_last=True,
-        channels_last=channels_last,
-    )
+    loader = training_loader(dataset, recipe, device, channels_last)
 
     def step(x, y):
         if compiled:
