@@ -313,26 +313,6 @@ CLI_CASES = {
 }
 
 
-#: Cases whose validation lands with other parts of issue 11 (figure1 bounds and config files,
-#: CIFAR flags); they join the table when those branches are merged. Not run until then.
-AWAITING_MERGE = {
-    "figure1-config-binary",
-    *[k for k in CLI_CASES if k.startswith("figure1-huge-")],
-    "teacher-huge-num-classes",
-    "teacher-huge-train-limit",
-    "figure1-widths-not-a-list-of-lists",
-    "figure1-sample-seed-overflows",
-    "teacher-zero-train-limit",
-    "teacher-negative-train-limit",
-    "teacher-one-class",
-    "distill-zero-temperature",
-    "figure1-negative-mixture-seed",
-    "figure1-negative-trained-seed",
-    "figure1-negative-simulated-seed",
-}
-RUN_CLI_CASES = {k: v for k, v in CLI_CASES.items() if k not in AWAITING_MERGE}
-
-
 @pytest.fixture
 def no_training(monkeypatch):
     """Fail the test if a CIFAR command gets as far as loading data."""
@@ -340,8 +320,8 @@ def no_training(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("work started before the input was validated")
 
+    monkeypatch.setattr("bcpd_sim.vision.bundle.load_data", refuse)  # under load_for_recipe too
     monkeypatch.setattr("bcpd_sim.vision.train.load_data", refuse)
-    monkeypatch.setattr("bcpd_sim.vision.distill.trainer.load_data", refuse)
     monkeypatch.setattr("bcpd_sim.vision.sweep.run_sweep", refuse)
     monkeypatch.setattr("bcpd_sim.figure1.study.prepare_data", refuse)
     monkeypatch.setattr("bcpd_sim.theory.report.verify_theorem1", refuse)
@@ -351,7 +331,7 @@ def _expand(text: str, tmp: Path) -> str:
     return text.replace("{tmp}", str(tmp))
 
 
-@pytest.mark.parametrize("case", RUN_CLI_CASES.values(), ids=RUN_CLI_CASES.keys())
+@pytest.mark.parametrize("case", CLI_CASES.values(), ids=CLI_CASES.keys())
 def test_cli_bad_input(case: Cli, tmp_path, capsys, monkeypatch, no_training):
     monkeypatch.delenv("BCPD_SIM_CIFAR100", raising=False)
     if case.setup is not None:
@@ -584,4 +564,4 @@ def test_api_bad_input(case: Api, tmp_path, capsys, monkeypatch):
 
 
 def test_the_table_is_large_enough():
-    assert len(RUN_CLI_CASES) + len(API_CASES) >= 80
+    assert len(CLI_CASES) + len(API_CASES) >= 80
