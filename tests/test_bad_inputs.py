@@ -158,6 +158,12 @@ CLI_CASES = {
         ["{tmp}/t1", r"pid \d+"],
         hold_lock="t1",
     ),
+    **{
+        f"{study}-locked-run-dir": Cli(
+            [study, "--out", "{tmp}/x"], 75, ["{tmp}/x", r"pid \d+"], hold_lock="x"
+        )
+        for study in ("binary", "bound", "regimes", "semisup")
+    },
     "sweep-locked-run-dir": Cli(
         "cifar100 sweep --pair resnet8:resnet8 --recipe tiny --data synthetic --device cpu --out {tmp}/s".split(),
         75,
@@ -325,6 +331,13 @@ def no_training(monkeypatch):
     monkeypatch.setattr("bcpd_sim.vision.sweep.run_sweep", refuse)
     monkeypatch.setattr("bcpd_sim.figure1.study.prepare_data", refuse)
     monkeypatch.setattr("bcpd_sim.theory.report.verify_theorem1", refuse)
+    for runner in (
+        "bcpd_sim.studies.binary.mlp.run_binary",
+        "bcpd_sim.studies.bound.study.run_bound",
+        "bcpd_sim.regimes.study.run_regimes",
+        "bcpd_sim.studies.semisup.run_semisup",
+    ):
+        monkeypatch.setattr(runner, refuse)
 
 
 def _expand(text: str, tmp: Path) -> str:
