@@ -109,6 +109,21 @@ def _mkdir_denied(tmp: Path, mp) -> None:
     mp.setattr(Path, "mkdir", mkdir)
 
 
+def _unreadable(name: str) -> Callable[[Path, Any], None]:
+    def setup(tmp: Path, mp) -> None:
+        (tmp / name).write_text("[data]\n")
+        original = Path.read_bytes
+
+        def read_bytes(self):
+            if self.name == name:
+                raise PermissionError(errno.EACCES, "Permission denied", str(self))
+            return original(self)
+
+        mp.setattr(Path, "read_bytes", read_bytes)
+
+    return setup
+
+
 DEBRIS = [".config.toml.a1b2c3d4.tmp", "cells/.trained-ce.parquet.zz_9y8x7.tmp"]
 
 
@@ -204,6 +219,30 @@ CLI_CASES = {
         1,
         ["{tmp}/t/", "No space left"],
         _os_error(errno.ENOSPC, "No space left on device"),
+    ),
+    "figure1-config-unreadable": Cli(
+        _fig(extra=("--config", "{tmp}/u.toml")),
+        2,
+        ["{tmp}/u.toml", "permission denied"],
+        _unreadable("u.toml"),
+    ),
+    "theorem1-out-below-a-file": Cli(
+        ["theorem1", "--n", "100", "--out", "{tmp}/f/t1"],
+        2,
+        ["{tmp}/f", "Not a directory"],
+        _write("f", "x"),
+    ),
+    "theorem1-out-permission-denied": Cli(
+        ["theorem1", "--n", "100", "--out", "{tmp}/denied/t1"],
+        1,
+        ["{tmp}/denied", "Permission denied"],
+        _mkdir_denied,
+    ),
+    "distill-disk-full": Cli(
+        _distill(),
+        1,
+        ["{tmp}/d/", "No space left"],
+        _both(_fake_teacher, _os_error(errno.ENOSPC, "No space left on device")),
     ),
     "figure1-config-is-a-directory": Cli(_fig(extra=("--config", "{tmp}")), 2, ["{tmp}"]),
     "figure1-config-missing": Cli(
