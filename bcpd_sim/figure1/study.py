@@ -19,6 +19,7 @@ from scipy.special import softmax
 
 from .. import io, metrics
 from ..ensemble import MemberSpec, train
+from ..errors import ConfigError
 from ..mixtures import Sample, make_mixture
 from ..progress import ProgressLog, progress
 from ..provenance import environment
@@ -343,7 +344,11 @@ def load_run(run_dir: str | Path) -> tuple[Figure1Config, pd.DataFrame]:
         raise FileNotFoundError(
             f"{run_dir} has no results.parquet; run `bcpd-sim figure1 --out {run_dir}` first"
         )
-    cfg = load_run_config(run_dir / "config.toml")
+    path = run_dir / "config.toml"
+    try:
+        cfg = load_run_config(path)
+    except ConfigError as exc:  # a bad value in the saved config: name the file too
+        raise ConfigError(str(exc) if str(path) in str(exc) else f"{path}: {exc}") from None
     return cfg, pd.read_parquet(results)
 
 

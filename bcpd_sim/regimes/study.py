@@ -20,8 +20,9 @@ import torch
 
 from .. import io
 from ..errors import ConfigError
-from ..progress import progress
+from ..progress import ProgressLog, progress
 from ..provenance import environment
+from ..rundir import FINGERPRINT_COLUMN, RunDir, fingerprint
 from .config import AXES, RegimesConfig, read_config
 from .students import train_students
 from .teachers import teacher_metrics, train_teachers
@@ -144,14 +145,18 @@ def _run(
         unit="cell",
         disable=None if show_progress is None else not show_progress,
     )
+    run = RunDir(out, fingerprint(cfg.to_toml()))  # cells made by another config are redone
+    log = ProgressLog("regimes", len(cells), enabled=None if show_progress is None else False)
     students, teachers = [], []
     for cell in cells:
         s_path = out / "cells" / f"{cell.id}.parquet"
         t_path = out / "cells" / f"{cell.id}.teachers.parquet"
-        if s_path.exists() and t_path.exists():
-            students.append(pd.read_parquet(s_path))
-            teachers.append(pd.read_parquet(t_path))
+        cached = [run.cached_table(s_path), run.cached_table(t_path)]
+        if all(c is not None for c in cached):
+            students.append(cached[0])
+            teachers.append(cached[1])
             bar.update(1)
+            log.finished(cell.id, cached=True)
             continue
         bar.set_postfix_str(cell.id)
         rows, trows = run_cell(cfg, cell)
@@ -167,11 +172,15 @@ def _run(
             git_commit=env["git_commit"],
             device=env["device"],
         )
+        rows, trows = (f.assign(**{FINGERPRINT_COLUMN: run.fingerprint}) for f in (rows, trows))
         io.write_table(t_path, trows)
         io.write_table(s_path, rows)  # written last: its presence marks the cell finished
         students.append(rows)
         teachers.append(trows)
         bar.update(1)
+        log.finished(
+            cell.id, f"mean student acc {rows.student_acc.mean():.4f} ({len(rows)} students)"
+        )
     bar.close()
     results = pd.concat(students, ignore_index=True)
     teacher_table = pd.concat(teachers, ignore_index=True)
