@@ -139,6 +139,24 @@ def test_killed_run_resumes_to_the_same_results(smoke_run, tmp_path):
     pd.testing.assert_frame_equal(a, b)
 
 
+def test_old_run_directories_are_read_as_they_are_and_never_resumed(smoke_run, tmp_path):
+    from bcpd_sim.figure1.study import load_run
+
+    old = tmp_path / "old"
+    (old / "cells").mkdir(parents=True)
+    frame = pd.read_parquet(smoke_run / "results.parquet").drop(columns=["draw", "sampling_scheme"])
+    frame = frame[frame.sample_seed == 1]
+    frame.to_parquet(old / "results.parquet")
+    frame.to_parquet(old / "cells" / "simulated-eta_uniform.parquet")
+    text = (smoke_run / "config.toml").read_text()
+    (old / "config.toml").write_text(text.replace("draws = 2\n", ""))
+    cfg, results = load_run(old)
+    assert cfg.data.draws == 1 and set(results.draw) == {0} and set(results.sampling_scheme) == {1}
+    out = cli("figure1", "--preset", "smoke", "--out", str(old))
+    assert out.returncode == 2 and "sampling scheme 1" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+
+
 def test_student_on_bcpd_beats_student_on_hard_labels(tmp_path):
     """eta = 0 (p* itself) vs eta = 1 (one-hot labels), 4 students each, fixed seeds."""
     cfg = load_config(
@@ -182,6 +200,17 @@ def test_target_constructions_and_their_distances():
     np.testing.assert_allclose(sharp, s.p_star**2 / (s.p_star**2).sum(1, keepdims=True), atol=1e-12)
     ls = T.label_smoothing(s.y, 10, 0.2)
     np.testing.assert_allclose(ls[np.arange(len(s.y)), s.y], 0.82)
+    for level in (0.01, 0.1):
+        one = T.wrong_mass(s.p_star, level, spread=False, rng=np.random.default_rng(0))
+        spread = T.wrong_mass(s.p_star, level, spread=True, rng=np.random.default_rng(0))
+        for q in (one, spread):  # on the simplex, at exactly the requested mean MSE
+            assert np.all(q >= 0)
+            np.testing.assert_allclose(q.sum(1), 1)
+            assert ((q - s.p_star) ** 2).sum(1).mean() == pytest.approx(level, rel=1e-9)
+        moved = (one - s.p_star) > 1e-15
+        assert np.all(moved.sum(1) == 1)  # one wrong class gains ...
+        assert np.all(moved[np.arange(len(s.y)), s.p_star.argmax(1)] == 0)
+        assert np.all(((spread - s.p_star) > 0).sum(1) == 9)  # ... or all K - 1 of them
     rng = np.random.default_rng(0)
     for fn in (
         lambda: T.dirichlet_noise(s.p_star, 0.3, rng),
@@ -190,6 +219,27 @@ def test_target_constructions_and_their_distances():
         q = fn()
         assert np.all(q >= 0)
         np.testing.assert_allclose(q.sum(1), 1)
+
+
+@pytest.mark.parametrize("mixture", ["paper", "noisy_symmetric", "warped"])
+def test_changing_n_val_or_n_test_leaves_the_training_data_bit_identical(mixture):
+    from bcpd_sim.figure1.study import prepare_data
+
+    base = ["data.n_train=400", "data.n_val=200", "data.n_test=500", f"data.mixture='{mixture}'"]
+    ref = prepare_data(load_config("smoke", overrides=base))
+    for change in ("data.n_test=2000", "data.n_val=50"):
+        other = prepare_data(load_config("smoke", overrides=[*base, change]))
+        assert np.array_equal(other.train.x, ref.train.x)
+        assert np.array_equal(other.train.y, ref.train.y)
+        assert np.array_equal(other.train.p_star, ref.train.p_star)
+    assert np.array_equal(other.test.x, ref.test.x)  # n_val changed: the test split is untouched
+    # draws are fresh samples; redraw_mixture also draws fresh class means
+    second = prepare_data(load_config("smoke", overrides=base), draw=1)
+    assert (second.sample_seed, second.mixture_seed) == (2, 0)
+    assert not np.array_equal(second.train.x, ref.train.x)
+    redrawn = prepare_data(load_config("smoke", overrides=[*base, "data.redraw_mixture=true"]), 1)
+    assert redrawn.mixture_seed == 1 and np.array_equal(redrawn.train.y, second.train.y)
+    assert not np.array_equal(redrawn.train.p_star, second.train.p_star)
 
 
 def test_statistics_against_scipy():

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +20,7 @@ from scipy.special import softmax
 from .. import io, metrics
 from ..ensemble import MemberSpec, train
 from ..errors import ConfigError
-from ..mixtures import Sample, make_mixture
+from ..mixtures import SAMPLING_SCHEME, Sample, make_mixture
 from ..progress import progress
 from ..provenance import environment
 from . import targets as T
@@ -34,6 +34,7 @@ SIMULATED_KINDS = (
     "dirichlet",
     "gaussian",
     "label_smoothing",
+    "wrong_mass",
 )
 
 
@@ -43,6 +44,9 @@ class Data:
     val: Sample
     test: Sample
     num_classes: int
+    draw: int = 0
+    mixture_seed: int = 0
+    sample_seed: int = 1
 
 
 @dataclass
@@ -51,17 +55,46 @@ class Cell:
     study: str  # "simulated" or "trained"
     kind: str  # simulated target kind, or teacher loss name
     index: int
+    draw: int = 0
+
+    @property
+    def file(self) -> str:
+        return f"draw{self.draw}-{self.id}.parquet"
 
 
-def prepare_data(cfg: Figure1Config) -> Data:
+#: Model seeds (teachers, students, target noise) of draw j are offset by j * DRAW_SEED_STRIDE, so
+#: draws are independent replicates of the whole study, not the same networks on new data.
+DRAW_SEED_STRIDE = 10_000_000
+
+
+def draw_seeds(cfg: Figure1Config, draw: int) -> tuple[int, int]:
+    """(mixture_seed, sample_seed) of one draw: draw j samples with sample_seed + j, and with
+    ``data.redraw_mixture`` also draws a fresh mixture from mixture_seed + j."""
     d = cfg.data
-    mix = make_mixture(d.mixture, seed=d.mixture_seed)
-    full = mix.sample(d.n_train + d.n_val + d.n_test, seed=d.sample_seed)
-    train_s, val_s, test_s = full.split(d.n_train, d.n_val, d.n_test)
-    return Data(train_s, val_s, test_s, mix.num_classes)
+    return d.mixture_seed + (draw if d.redraw_mixture else 0), d.sample_seed + draw
+
+
+def prepare_data(cfg: Figure1Config, draw: int = 0) -> Data:
+    """One draw's train / validation / test splits, each from its own child stream (sampling
+    scheme 2), so changing n_val or n_test never changes the training data."""
+    d = cfg.data
+    mixture_seed, sample_seed = draw_seeds(cfg, draw)
+    mix = make_mixture(d.mixture, seed=mixture_seed)
+    train_s, val_s, test_s = mix.sample_splits((d.n_train, d.n_val, d.n_test), seed=sample_seed)
+    return Data(train_s, val_s, test_s, mix.num_classes, draw, mixture_seed, sample_seed)
 
 
 def plan_cells(cfg: Figure1Config) -> list[Cell]:
+    """Every cell of every draw, draw by draw."""
+    cells = [
+        Cell(c.id, c.study, c.kind, c.index, draw)
+        for draw in range(cfg.data.draws)
+        for c in _plan_draw(cfg)
+    ]
+    return cells
+
+
+def _plan_draw(cfg: Figure1Config) -> list[Cell]:
     cells = []
     s = cfg.simulated
     if s.enabled:
@@ -73,6 +106,7 @@ def plan_cells(cfg: Figure1Config) -> list[Cell]:
             "dirichlet": len(s.dirichlet),
             "gaussian": len(s.gaussian),
             "label_smoothing": len(s.label_smoothing),
+            "wrong_mass": 2 * len(s.wrong_mass),
         }
         for i, kind in enumerate(SIMULATED_KINDS):
             if sizes[kind]:
@@ -135,6 +169,7 @@ def _target_distances(
         f"mse_to_bcpd{suffix}": metrics.mse_to_bcpd(p_tar, p_star),
         f"kl_to_bcpd{suffix}": metrics.kl_to_bcpd(p_tar, p_star),
         f"ce_to_bcpd{suffix}": metrics.ce_to_bcpd(p_tar, p_star),
+        f"ce_to_bcpd_clip10{suffix}": metrics.ce_to_bcpd_clip10(p_tar, p_star),
         f"frobenius_to_bcpd{suffix}": metrics.frobenius_to_bcpd(p_tar, p_star),
     }
 
@@ -159,12 +194,13 @@ def simulated_targets(
             "dirichlet": s.dirichlet,
             "gaussian": s.gaussian,
             "label_smoothing": s.label_smoothing,
+            "wrong_mass": list(s.wrong_mass) * 2,  # one wrong class, then spread: same MSEs
         }[cell.kind]
     y, p = sample.y, sample.p_star
     k = p.shape[1]
     out = []
     for j, v in enumerate(params):
-        noise = np.random.default_rng([s.seed, cell.index, j, noise_seed])
+        noise = np.random.default_rng([s.seed, cell.index, j, noise_seed, cell.draw])
         if cell.kind in ("eta_uniform", "eta_low", "etas"):
             out.append(T.eta_mix(y, p, v))
         elif cell.kind == "tempered":
@@ -173,6 +209,8 @@ def simulated_targets(
             out.append(T.dirichlet_noise(p, v, noise))
         elif cell.kind == "gaussian":
             out.append(T.gaussian_noise(p, v, noise))
+        elif cell.kind == "wrong_mass":
+            out.append(T.wrong_mass(p, v, spread=j >= len(params) // 2, rng=noise))
         else:
             out.append(T.label_smoothing(y, k, v))
     return [float(v) for v in params], np.stack(out)
@@ -181,7 +219,14 @@ def simulated_targets(
 def run_simulated_cell(cfg: Figure1Config, cell: Cell, data: Data) -> pd.DataFrame:
     params, p_tar = simulated_targets(cfg, cell, data.train, noise_seed=0)
     _, p_val = simulated_targets(cfg, cell, data.val, noise_seed=1)
-    seeds = [cfg.simulated.seed * 100_000 + cell.index * 1_000 + j for j in range(len(params))]
+    offset = cell.draw * DRAW_SEED_STRIDE
+    seeds = [
+        offset + cfg.simulated.seed * 100_000 + cell.index * 1_000 + j for j in range(len(params))
+    ]
+    kinds = [cell.kind] * len(params)
+    if cell.kind == "wrong_mass":
+        half = len(params) // 2
+        kinds = ["wrong_mass_one"] * half + ["wrong_mass_spread"] * half
     start = time.perf_counter()
     students = train(
         data.train.x,
@@ -199,8 +244,8 @@ def run_simulated_cell(cfg: Figure1Config, cell: Cell, data: Data) -> pd.DataFra
         {
             "study": "simulated",
             "cell": cell.id,
-            "teacher_kind": cell.kind,
-            "teacher_loss": f"simulated:{cell.kind}",
+            "teacher_kind": kinds,
+            "teacher_loss": [f"simulated:{k}" for k in kinds],
             "target_param": params,
             "teacher_seed": -1,
             "teacher_epochs": 0,
@@ -221,12 +266,12 @@ def run_simulated_cell(cfg: Figure1Config, cell: Cell, data: Data) -> pd.DataFra
 
 
 # --------------------------------------------------------------------------- trained teachers
-def teacher_grid(cfg: Figure1Config) -> list[dict]:
+def teacher_grid(cfg: Figure1Config, draw: int = 0) -> list[dict]:
     r = cfg.trained
     grid = itertools.product(range(r.seeds), r.epochs, r.n_train, [tuple(w) for w in r.widths])
     return [
         {
-            "teacher_seed": r.seed * 100_000 + i,
+            "teacher_seed": draw * DRAW_SEED_STRIDE + r.seed * 100_000 + i,
             "replicate": s,
             "teacher_epochs": e,
             "teacher_n_train": n,
@@ -239,7 +284,7 @@ def teacher_grid(cfg: Figure1Config) -> list[dict]:
 def run_trained_cell(cfg: Figure1Config, cell: Cell, data: Data) -> pd.DataFrame:
     r = cfg.trained
     loss, options = TEACHER_LOSSES[cell.kind]
-    grid = teacher_grid(cfg)
+    grid = teacher_grid(cfg, cell.draw)
     start = time.perf_counter()
     teachers = train(
         data.train.x,
@@ -270,7 +315,9 @@ def run_trained_cell(cfg: Figure1Config, cell: Cell, data: Data) -> pd.DataFrame
     per = r.students_per_teacher
     which = np.repeat(np.arange(len(grid)), per)
     student_seeds = [
-        r.seed * 100_000 + 50_000 + i * per + j for i in range(len(grid)) for j in range(per)
+        cell.draw * DRAW_SEED_STRIDE + r.seed * 100_000 + 50_000 + i * per + j
+        for i in range(len(grid))
+        for j in range(per)
     ]
     students = train(
         data.train.x,
@@ -316,6 +363,13 @@ def run_figure1(
     """Run (or resume) both studies into ``out``; return the results table (one row per student)."""
     out = Path(out)
     config_path = out / "config.toml"
+    scheme = existing_scheme(out)
+    if scheme is not None and scheme != SAMPLING_SCHEME:
+        raise ConfigError(
+            f"{out} holds a run made with sampling scheme {scheme} (splits cut from one stream, one "
+            f"draw); this version samples with scheme {SAMPLING_SCHEME}, so it cannot resume it: "
+            f"choose another --out (`bcpd-sim plot {out}` still reads the old run as it is)"
+        )
     text = cfg.to_toml()
     if config_path.exists() and config_path.read_text() != text:
         raise ConfigError(
@@ -324,7 +378,6 @@ def run_figure1(
     io.write_text(config_path, text)
     for stale in (out / "cells").glob(".*.tmp"):  # left by a run killed mid-write
         stale.unlink()
-    data = prepare_data(cfg)
     cells = plan_cells(cfg)
     env = environment()
     bar = progress(
@@ -334,20 +387,25 @@ def run_figure1(
         disable=None if show_progress is None else not show_progress,
     )
     frames = []
+    data: Data | None = None
     for cell in cells:
-        path = out / "cells" / f"{cell.id}.parquet"
+        path = out / "cells" / cell.file
         if path.exists():
             frames.append(pd.read_parquet(path))
             bar.update(1)
             continue
-        bar.set_postfix_str(cell.id)
+        bar.set_postfix_str(f"draw {cell.draw}: {cell.id}")
+        if data is None or data.draw != cell.draw:
+            data = prepare_data(cfg, cell.draw)
         runner = run_simulated_cell if cell.study == "simulated" else run_trained_cell
         frame = runner(cfg, cell, data)
+        frame.insert(0, "draw", cell.draw)
         frame = frame.assign(
             preset=cfg.preset,
             mixture=cfg.data.mixture,
-            mixture_seed=cfg.data.mixture_seed,
-            sample_seed=cfg.data.sample_seed,
+            mixture_seed=data.mixture_seed,
+            sample_seed=data.sample_seed,
+            sampling_scheme=SAMPLING_SCHEME,
             n_train=cfg.data.n_train,
             student_epochs=cfg.train.epochs,
             student_lr=cfg.train.lr,
@@ -368,6 +426,16 @@ def run_figure1(
     return results
 
 
+def existing_scheme(out: Path) -> int | None:
+    """The sampling scheme of the cells already in ``out`` (None when there are none; 1 for runs
+    made before schemes were recorded)."""
+    files = sorted((out / "cells").glob("*.parquet"))
+    if not files:
+        return None
+    frame = pd.read_parquet(files[0])
+    return int(frame.sampling_scheme.iloc[0]) if "sampling_scheme" in frame else 1
+
+
 def load_run(run_dir: str | Path) -> tuple[Figure1Config, pd.DataFrame]:
     """The config and results of a finished run directory."""
     run_dir = Path(run_dir)
@@ -385,7 +453,12 @@ def load_run(run_dir: str | Path) -> tuple[Figure1Config, pd.DataFrame]:
         where=str(run_dir / "config.toml"),
     )
     cfg = build(raw)
-    return cfg, pd.read_parquet(results)
+    frame = pd.read_parquet(results)
+    if "sampling_scheme" not in frame:  # made before draws: read as it is, one draw of scheme 1
+        cfg = replace(cfg, data=replace(cfg.data, draws=1))
+        frame.insert(0, "draw", 0)
+        frame["sampling_scheme"] = 1
+    return cfg, frame
 
 
 __all__ = ["load_config", "load_run", "run_figure1"]
