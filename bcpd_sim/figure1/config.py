@@ -152,7 +152,7 @@ PRESETS: dict[str, dict[str, Any]] = {
             "label_smoothing": [0.2],
             "wrong_mass": [0.05],
         },
-        "trained": {"seeds": 2, "epochs": [4], "n_train": [400], "widths": [[32, 32]]},
+        "trained": {"seeds": 5, "epochs": [4], "n_train": [400], "widths": [[32, 32]]},
         "bootstrap": 200,
     },
     # Thousands of students: meant for a GPU.

@@ -14,7 +14,8 @@ from .summary import write_summary
 
 
 def render(run_dir: str | Path) -> dict:
-    """Write summary.json, correlations.csv, figure1.png/.pdf and paired.png from results.parquet."""
+    """Write summary.json, correlations.csv, partial_correlations.csv, figure1.png/.pdf and
+    paired.png from results.parquet."""
     run_dir = Path(run_dir)
     cfg, results = load_run(run_dir)
     summary = write_summary(run_dir, results, resamples=cfg.bootstrap)
@@ -23,7 +24,8 @@ def render(run_dir: str | Path) -> dict:
         f"Student accuracy vs teacher distance to p*: preset '{cfg.preset}', mixture '{d.mixture}', "
         f"{d.n_train:,} training points, {len(results)} students"
     )
-    fig = plot_figure1(results, pd.DataFrame(summary["correlations"]), title=title)
+    title += f", {results.draw.nunique()} draw(s) of the data"
+    fig = plot_figure1(results, pd.DataFrame(summary["correlations_across_draws"]), title=title)
     for suffix in (".png", ".pdf"):
         io.save_figure(fig, run_dir / f"figure1{suffix}", dpi=140)
     plt.close(fig)
@@ -31,7 +33,7 @@ def render(run_dir: str | Path) -> dict:
         "trained" in set(results.study)
         and results[results.study == "trained"].teacher_loss.nunique() > 1
     ):
-        fig = plot_paired(results)
+        fig = plot_paired(results, summary)
         io.save_figure(fig, run_dir / "paired.png", dpi=140)
         plt.close(fig)
     return summary

@@ -357,10 +357,9 @@ def run_trained_cell(cfg: Figure1Config, cell: Cell, data: Data) -> pd.DataFrame
 
 
 # --------------------------------------------------------------------------- the run
-def run_figure1(
-    cfg: Figure1Config, out: str | Path, *, show_progress: bool | None = None
-) -> pd.DataFrame:
-    """Run (or resume) both studies into ``out``; return the results table (one row per student)."""
+def open_run_dir(cfg: Figure1Config, out: str | Path) -> Path:
+    """Check that ``out`` is new or holds this very run (same config, same sampling scheme), write
+    its config.toml and clear files left by a run killed mid-write."""
     out = Path(out)
     config_path = out / "config.toml"
     scheme = existing_scheme(out)
@@ -378,6 +377,46 @@ def run_figure1(
     io.write_text(config_path, text)
     for stale in (out / "cells").glob(".*.tmp"):  # left by a run killed mid-write
         stale.unlink()
+    return out
+
+
+def run_cell(
+    cfg: Figure1Config, cell: Cell, out: Path, *, data: Data | None = None, env: dict | None = None
+) -> pd.DataFrame:
+    """Train one cell, label its rows with the draw and the run's settings, and write it atomically
+    to ``out/cells``. Cells are independent, so separate processes may run different cells."""
+    if data is None or data.draw != cell.draw:
+        data = prepare_data(cfg, cell.draw)
+    env = env or environment()
+    runner = run_simulated_cell if cell.study == "simulated" else run_trained_cell
+    frame = runner(cfg, cell, data)
+    frame.insert(0, "draw", cell.draw)
+    frame = frame.assign(
+        preset=cfg.preset,
+        mixture=cfg.data.mixture,
+        mixture_seed=data.mixture_seed,
+        sample_seed=data.sample_seed,
+        sampling_scheme=SAMPLING_SCHEME,
+        n_train=cfg.data.n_train,
+        student_epochs=cfg.train.epochs,
+        student_lr=cfg.train.lr,
+        student_width="-".join(map(str, cfg.train.width)),
+        batch_size=cfg.train.batch_size,
+        selection=cfg.train.select,
+        bcpd_sim_version=env["bcpd_sim"],
+        torch_version=env["torch"],
+        git_commit=env["git_commit"],
+        device=env["device"],
+    )
+    io.write_table(Path(out) / "cells" / cell.file, frame)
+    return frame
+
+
+def run_figure1(
+    cfg: Figure1Config, out: str | Path, *, show_progress: bool | None = None
+) -> pd.DataFrame:
+    """Run (or resume) both studies into ``out``; return the results table (one row per student)."""
+    out = open_run_dir(cfg, out)
     cells = plan_cells(cfg)
     env = environment()
     bar = progress(
@@ -397,28 +436,7 @@ def run_figure1(
         bar.set_postfix_str(f"draw {cell.draw}: {cell.id}")
         if data is None or data.draw != cell.draw:
             data = prepare_data(cfg, cell.draw)
-        runner = run_simulated_cell if cell.study == "simulated" else run_trained_cell
-        frame = runner(cfg, cell, data)
-        frame.insert(0, "draw", cell.draw)
-        frame = frame.assign(
-            preset=cfg.preset,
-            mixture=cfg.data.mixture,
-            mixture_seed=data.mixture_seed,
-            sample_seed=data.sample_seed,
-            sampling_scheme=SAMPLING_SCHEME,
-            n_train=cfg.data.n_train,
-            student_epochs=cfg.train.epochs,
-            student_lr=cfg.train.lr,
-            student_width="-".join(map(str, cfg.train.width)),
-            batch_size=cfg.train.batch_size,
-            selection=cfg.train.select,
-            bcpd_sim_version=env["bcpd_sim"],
-            torch_version=env["torch"],
-            git_commit=env["git_commit"],
-            device=env["device"],
-        )
-        io.write_table(path, frame)
-        frames.append(frame)
+        frames.append(run_cell(cfg, cell, out, data=data, env=env))
         bar.update(1)
     bar.close()
     results = pd.concat(frames, ignore_index=True)
