@@ -62,3 +62,12 @@ def test_bad_input_is_one_line_and_exit_2(args, fragment, tmp_path):
     assert fragment in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
     assert "Traceback" not in out.stderr
+
+
+def test_importing_main_module_does_not_run_the_cli(capsys):
+    import importlib
+
+    import bcpd_sim.__main__ as entry
+
+    importlib.reload(entry)  # would raise SystemExit if it ran the CLI
+    assert capsys.readouterr().out == ""

@@ -24,18 +24,7 @@ from ..mixtures import SAMPLING_SCHEME, Sample, make_mixture
 from ..progress import progress
 from ..provenance import environment
 from . import targets as T
-from .config import TEACHER_LOSSES, Figure1Config, load_config
-
-SIMULATED_KINDS = (
-    "eta_uniform",
-    "eta_low",
-    "etas",
-    "tempered",
-    "dirichlet",
-    "gaussian",
-    "label_smoothing",
-    "wrong_mass",
-)
+from .config import TEACHER_LOSSES, Figure1Config, load_config, load_run_config
 
 
 @dataclass
@@ -98,19 +87,9 @@ def _plan_draw(cfg: Figure1Config) -> list[Cell]:
     cells = []
     s = cfg.simulated
     if s.enabled:
-        sizes = {
-            "eta_uniform": s.eta_uniform,
-            "eta_low": s.eta_low,
-            "etas": len(s.etas),
-            "tempered": len(s.temperatures),
-            "dirichlet": len(s.dirichlet),
-            "gaussian": len(s.gaussian),
-            "label_smoothing": len(s.label_smoothing),
-            "wrong_mass": 2 * len(s.wrong_mass),
-        }
-        for i, kind in enumerate(SIMULATED_KINDS):
-            if sizes[kind]:
-                cells.append(Cell(f"simulated-{kind}", "simulated", kind, i))
+        for i, (name, kind) in enumerate(T.TARGET_KINDS.items()):
+            if kind.count(s):
+                cells.append(Cell(f"simulated-{name}", "simulated", name, i))
     if cfg.trained.enabled:
         for loss in cfg.trained.losses:
             cells.append(Cell(f"trained-{loss}", "trained", loss, list(TEACHER_LOSSES).index(loss)))
@@ -180,40 +159,19 @@ def simulated_targets(
 ) -> tuple[list[float], np.ndarray]:
     """The cell's target parameters and its soft targets (E, n, K) on ``sample``."""
     s = cfg.simulated
-    rng = np.random.default_rng([s.seed, cell.index])
-    params: list[float]
-    if cell.kind == "eta_uniform":
-        params = list(rng.uniform(0.0, 1.0, s.eta_uniform))
-    elif cell.kind == "eta_low":
-        params = list(rng.uniform(0.0, 0.5, s.eta_low))
-    elif cell.kind == "etas":
-        params = list(s.etas)
-    else:
-        params = {
-            "tempered": s.temperatures,
-            "dirichlet": s.dirichlet,
-            "gaussian": s.gaussian,
-            "label_smoothing": s.label_smoothing,
-            "wrong_mass": list(s.wrong_mass) * 2,  # one wrong class, then spread: same MSEs
-        }[cell.kind]
-    y, p = sample.y, sample.p_star
-    k = p.shape[1]
-    out = []
-    for j, v in enumerate(params):
-        noise = np.random.default_rng([s.seed, cell.index, j, noise_seed, cell.draw])
-        if cell.kind in ("eta_uniform", "eta_low", "etas"):
-            out.append(T.eta_mix(y, p, v))
-        elif cell.kind == "tempered":
-            out.append(T.tempered(p, v))
-        elif cell.kind == "dirichlet":
-            out.append(T.dirichlet_noise(p, v, noise))
-        elif cell.kind == "gaussian":
-            out.append(T.gaussian_noise(p, v, noise))
-        elif cell.kind == "wrong_mass":
-            out.append(T.wrong_mass(p, v, spread=j >= len(params) // 2, rng=noise))
-        else:
-            out.append(T.label_smoothing(y, k, v))
-    return [float(v) for v in params], np.stack(out)
+    kind = T.TARGET_KINDS[cell.kind]
+    params = kind.params(s, np.random.default_rng([s.seed, cell.index]))
+    out = [
+        kind.make_member(
+            sample.y,
+            sample.p_star,
+            params,
+            j,
+            np.random.default_rng([s.seed, cell.index, j, noise_seed, cell.draw]),
+        )
+        for j in range(len(params))
+    ]
+    return params, np.stack(out)
 
 
 def run_simulated_cell(cfg: Figure1Config, cell: Cell, data: Data) -> pd.DataFrame:
@@ -223,10 +181,7 @@ def run_simulated_cell(cfg: Figure1Config, cell: Cell, data: Data) -> pd.DataFra
     seeds = [
         offset + cfg.simulated.seed * 100_000 + cell.index * 1_000 + j for j in range(len(params))
     ]
-    kinds = [cell.kind] * len(params)
-    if cell.kind == "wrong_mass":
-        half = len(params) // 2
-        kinds = ["wrong_mass_one"] * half + ["wrong_mass_spread"] * half
+    kinds = T.TARGET_KINDS[cell.kind].member_kinds(params)
     start = time.perf_counter()
     students = train(
         data.train.x,
@@ -462,15 +417,7 @@ def load_run(run_dir: str | Path) -> tuple[Figure1Config, pd.DataFrame]:
         raise FileNotFoundError(
             f"{run_dir} has no results.parquet; run `bcpd-sim figure1 --out {run_dir}` first"
         )
-    from .config import Figure1Config, build, merge, tomllib
-
-    raw = Figure1Config().to_dict()  # keys added since the run was made take their defaults
-    merge(
-        raw,
-        tomllib.loads((run_dir / "config.toml").read_text()),
-        where=str(run_dir / "config.toml"),
-    )
-    cfg = build(raw)
+    cfg = load_run_config(run_dir / "config.toml")
     frame = pd.read_parquet(results)
     if "sampling_scheme" not in frame:  # made before draws: read as it is, one draw of scheme 1
         cfg = replace(cfg, data=replace(cfg.data, draws=1))
