@@ -17,8 +17,9 @@ import shutil
 from pathlib import Path
 
 from bcpd_sim.figure1 import load_config, render, run_figure1
-from bcpd_sim.figure1.study import open_run_dir, plan_cells, run_cell
+from bcpd_sim.figure1.study import check_scheme, plan_cells, run_cell
 from bcpd_sim.figure1.summary import format_summary
+from bcpd_sim.rundir import open_run_dir
 
 FIGURES = Path(__file__).resolve().parent.parent / "figures"
 
@@ -30,21 +31,24 @@ def _one_thread() -> None:
 
 
 def _run_cell(job) -> str:
-    cfg, cell, out = job
-    run_cell(cfg, cell, Path(out))
+    cfg, cell, out, fingerprint = job
+    run_cell(cfg, cell, Path(out), fingerprint=fingerprint)
     return f"draw {cell.draw}: {cell.id}"
 
 
 def run_parallel(cfg, out: str, workers: int) -> None:
-    """Train the run's missing cells in ``workers`` single-threaded processes."""
-    open_run_dir(cfg, out)
-    todo = [c for c in plan_cells(cfg) if not (Path(out) / "cells" / c.file).exists()]
-    # big cells first, so that the last wave is short
-    todo.sort(key=lambda c: (c.study != "trained", c.kind not in ("eta_uniform", "wrong_mass")))
-    ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(workers, initializer=_one_thread) as pool:
-        for done in pool.imap_unordered(_run_cell, [(cfg, c, out) for c in todo]):
-            print(f"finished {done}", flush=True)
+    """Train the run's missing cells in ``workers`` single-threaded processes (this process holds
+    the run directory's lock meanwhile)."""
+    check_scheme(out)
+    with open_run_dir(out, cfg.to_toml()) as run:
+        todo = [c for c in plan_cells(cfg) if run.cached_table(run.path / "cells" / c.file) is None]
+        # big cells first, so that the last wave is short
+        todo.sort(key=lambda c: (c.study != "trained", c.kind not in ("eta_uniform", "wrong_mass")))
+        jobs = [(cfg, c, out, run.fingerprint) for c in todo]
+        ctx = multiprocessing.get_context("spawn")
+        with ctx.Pool(workers, initializer=_one_thread) as pool:
+            for done in pool.imap_unordered(_run_cell, jobs):
+                print(f"finished {done}", flush=True)
 
 
 def main() -> None:

@@ -20,6 +20,7 @@ per 50,000-image epoch, the whole run (240 or 120 epochs) and the ratio.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -165,6 +166,9 @@ def main(argv: list[str] | None = None) -> int:
                 ref = reference_rate(t_arch, s_arch, recipe, images, labels, device, args)
                 line += f"; reference {ref:9.1f} img/s = {EPOCH_IMAGES / ref:8.1f} s/epoch; ratio {ours / ref:.2f}x"
             print(line, flush=True)
+            result = {"pair": pair, "recipe": recipe.name, "images_per_s": round(ours, 1)}
+            result["projected_240_epochs_min"] = round(240 * epoch / 60, 2)
+            print("RESULT " + json.dumps({f"{pair}/{recipe.name}": result}), flush=True)
     return 0
 
 

@@ -48,11 +48,11 @@ def test_theorem1_writes_table_summary_and_figure(tmp_path, capsys):
 @pytest.mark.parametrize(
     "args, fragment",
     [
-        (["theorem1", "--n", "1"], "n must be >= 2"),
+        (["theorem1", "--n", "1"], "n (--n) must be >= 2, got 1"),
         (["theorem1", "--mixture", "nope"], "invalid choice"),
         (["theorem1", "--n", "ten"], "invalid int value"),
         (["nope"], "invalid choice"),
-        (["theorem1", "--train-n", "0"], "n must be >= 1"),
+        (["theorem1", "--train-n", "0"], "train_n (--train-n) must be >= 10, got 0"),
         (["plot", "/nonexistent-run-dir"], "has no results.parquet"),
     ],
 )

@@ -154,3 +154,30 @@ def test_table_cli_bad_input_exits_2(tmp_path, capsys):
     (bad / "result.json").write_text(json.dumps({"method": "kd"}))
     assert main(["cifar100", "table", str(bad)]) == 2
     assert "lacks field" in capsys.readouterr().err
+
+
+def test_full_train_runs_form_their_own_labelled_rows(tmp_path):
+    """Runs trained on every image (no validation split) are never pooled with split runs, and
+    the table says which rows report the anchors' last-epoch protocol."""
+    root = tmp_path / "runs"
+    for loss, acc in (("ce", 0.70), ("mse", 0.72)):
+        for protocol in (None, "full_train_last_epoch"):
+            fields = {} if protocol is None else {"protocol": protocol}
+            _write_run(
+                root,
+                f"{loss}-{protocol}",
+                teacher_loss=loss,
+                seed=0,
+                test_acc_last=acc + (0.05 if protocol else 0.0),
+                test_acc_best=None if protocol else acc,
+                teacher_checkpoint=f"t_{loss}",
+                teacher_test_acc=0.75,
+                **fields,
+            )
+    table = build_table(collect_runs([root]))
+    assert sorted(table["protocol"]) == ["full_train_last_epoch", "val_split"]
+    full = table[table["protocol"] == "full_train_last_epoch"].iloc[0]
+    assert full["ce_last_mean"] == pytest.approx(75.0) and math.isnan(full["ce_best_mean"])
+    text = to_markdown(table)
+    assert "| kd (full train, last) |" in text and "| kd |" in text
+    assert "no validation split" in text.splitlines()[0]

@@ -431,10 +431,21 @@ class CudaGraphBackend:
 
     @staticmethod
     def capture(fn):
-        """Record ``fn`` (without running it) into a graph with a ``replay()`` method."""
+        """Record ``fn`` (without running it) into a graph with a ``replay()`` method.
+
+        If the capture fails, the caller's stream is made current again (``torch.cuda.graph``
+        can leave the capture stream current when ending a broken capture raises too) and the
+        failed graph is reset, releasing its memory pool, before the error propagates.
+        """
+        caller = torch.cuda.current_stream()
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            fn()
+        try:
+            with torch.cuda.graph(graph):
+                fn()
+        except BaseException:
+            torch.cuda.set_stream(caller)
+            graph.reset()
+            raise
         return graph
 
     @staticmethod

@@ -21,8 +21,9 @@ from .. import io, metrics
 from ..ensemble import MemberSpec, train
 from ..errors import ConfigError
 from ..mixtures import SAMPLING_SCHEME, Sample, make_mixture
-from ..progress import progress
+from ..progress import ProgressLog, progress
 from ..provenance import environment
+from ..rundir import RunDir, open_run_dir
 from . import targets as T
 from .config import TEACHER_LOSSES, Figure1Config, load_config, load_run_config
 
@@ -312,34 +313,29 @@ def run_trained_cell(cfg: Figure1Config, cell: Cell, data: Data) -> pd.DataFrame
 
 
 # --------------------------------------------------------------------------- the run
-def open_run_dir(cfg: Figure1Config, out: str | Path) -> Path:
-    """Check that ``out`` is new or holds this very run (same config, same sampling scheme), write
-    its config.toml and clear files left by a run killed mid-write."""
-    out = Path(out)
-    config_path = out / "config.toml"
-    scheme = existing_scheme(out)
+def check_scheme(out: str | Path) -> None:
+    """Refuse to resume a run directory made with another sampling scheme (one line saying why)."""
+    scheme = existing_scheme(Path(out))
     if scheme is not None and scheme != SAMPLING_SCHEME:
         raise ConfigError(
             f"{out} holds a run made with sampling scheme {scheme} (splits cut from one stream, one "
             f"draw); this version samples with scheme {SAMPLING_SCHEME}, so it cannot resume it: "
             f"choose another --out (`bcpd-sim plot {out}` still reads the old run as it is)"
         )
-    text = cfg.to_toml()
-    if config_path.exists() and config_path.read_text() != text:
-        raise ConfigError(
-            f"{out} holds a run with a different config; choose another --out, or rerun with the settings in {config_path}"
-        )
-    io.write_text(config_path, text)
-    for stale in (out / "cells").glob(".*.tmp"):  # left by a run killed mid-write
-        stale.unlink()
-    return out
 
 
 def run_cell(
-    cfg: Figure1Config, cell: Cell, out: Path, *, data: Data | None = None, env: dict | None = None
+    cfg: Figure1Config,
+    cell: Cell,
+    out: Path,
+    *,
+    data: Data | None = None,
+    env: dict | None = None,
+    fingerprint: str | None = None,
 ) -> pd.DataFrame:
     """Train one cell, label its rows with the draw and the run's settings, and write it atomically
-    to ``out/cells``. Cells are independent, so separate processes may run different cells."""
+    to ``out/cells`` (stamped with the config's ``fingerprint``). Cells are independent, so
+    separate processes may train different cells while one of them holds the run's lock."""
     if data is None or data.draw != cell.draw:
         data = prepare_data(cfg, cell.draw)
     env = env or environment()
@@ -363,6 +359,8 @@ def run_cell(
         git_commit=env["git_commit"],
         device=env["device"],
     )
+    if fingerprint is not None:
+        frame = frame.assign(config_fingerprint=fingerprint)
     io.write_table(Path(out) / "cells" / cell.file, frame)
     return frame
 
@@ -370,8 +368,17 @@ def run_cell(
 def run_figure1(
     cfg: Figure1Config, out: str | Path, *, show_progress: bool | None = None
 ) -> pd.DataFrame:
-    """Run (or resume) both studies into ``out``; return the results table (one row per student)."""
-    out = open_run_dir(cfg, out)
+    """Run (or resume) both studies into ``out``; return the results table (one row per student).
+
+    ``out`` is locked while the run lasts; cells made by another config are never reused.
+    """
+    check_scheme(out)
+    with open_run_dir(out, cfg.to_toml()) as run:
+        return _run_cells(cfg, run, show_progress)
+
+
+def _run_cells(cfg: Figure1Config, run: RunDir, show_progress: bool | None) -> pd.DataFrame:
+    out = run.path
     cells = plan_cells(cfg)
     env = environment()
     bar = progress(
@@ -380,18 +387,26 @@ def run_figure1(
         unit="cell",
         disable=None if show_progress is None else not show_progress,
     )
+    log = ProgressLog("figure1", len(cells), enabled=None if show_progress is None else False)
     frames = []
     data: Data | None = None
     for cell in cells:
         path = out / "cells" / cell.file
-        if path.exists():
-            frames.append(pd.read_parquet(path))
+        cached = run.cached_table(path)
+        if cached is not None:
+            frames.append(cached)
+            log.finished(f"draw {cell.draw}: {cell.id}", cached=True)
             bar.update(1)
             continue
         bar.set_postfix_str(f"draw {cell.draw}: {cell.id}")
         if data is None or data.draw != cell.draw:
             data = prepare_data(cfg, cell.draw)
-        frames.append(run_cell(cfg, cell, out, data=data, env=env))
+        frame = run_cell(cfg, cell, out, data=data, env=env, fingerprint=run.fingerprint)
+        frames.append(frame)
+        log.finished(
+            f"draw {cell.draw}: {cell.id}",
+            f"mean student acc {frame.student_acc.mean():.4f} ({len(frame)} students)",
+        )
         bar.update(1)
     bar.close()
     results = pd.concat(frames, ignore_index=True)

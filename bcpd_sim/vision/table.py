@@ -26,6 +26,7 @@ from scipy import stats
 
 from ..errors import ConfigError
 from ..io import write_table, write_text
+from .configs import PROTOCOLS
 
 RESULT_FILE = "result.json"
 RESULT_FIELDS = (
@@ -41,7 +42,9 @@ RESULT_FIELDS = (
     "teacher_test_acc",
 )
 OPTIONAL_FIELDS = ("teacher_mse_to_pstar", "teacher_kl_to_pstar", "best_epoch", "epochs")
-GROUP = ["dataset", "teacher_arch", "student_arch", "method"]
+GROUP = ["dataset", "teacher_arch", "student_arch", "method", "protocol"]
+#: How a row's runs chose their result; runs written before the field existed used a split.
+DEFAULT_PROTOCOL = PROTOCOLS[False]
 
 
 def find_run_dirs(paths: Iterable[str | os.PathLike]) -> list[Path]:
@@ -75,6 +78,7 @@ def load_result(run_dir: str | os.PathLike) -> dict:
     row = {f: record[f] for f in RESULT_FIELDS}
     for f in OPTIONAL_FIELDS:
         row[f] = record.get(f)
+    row["protocol"] = record.get("protocol", DEFAULT_PROTOCOL)
     row["run_dir"] = str(run_dir)
     return row
 
@@ -220,7 +224,7 @@ def to_markdown(table: pd.DataFrame) -> str:
     for r in table.to_dict("records"):
         cells = ([r["dataset"]] if multi_ds else []) + [
             f"{r['teacher_arch']} -> {r['student_arch']}",
-            r["method"],
+            r["method"] + ("" if r["protocol"] == DEFAULT_PROTOCOL else " (full train, last)"),
             _pm(r["ce_last_mean"], r["ce_last_sd"]),
             _pm(r["ce_best_mean"], r["ce_best_sd"]),
             _pm(r["mse_last_mean"], r["mse_last_sd"]),
@@ -244,6 +248,11 @@ def to_markdown(table: pd.DataFrame) -> str:
         f"epoch with the best validation accuracy. Differences {treat} - {base} teacher, paired by "
         f"seed, with {level}% t-intervals. Teacher accuracies over the distinct teacher checkpoints."
     )
+    if (table["protocol"] != DEFAULT_PROTOCOL).any():
+        caption += (
+            " Methods marked '(full train, last)': trained on every training image with no "
+            "validation split; their 'last' is the number the anchors' tables report, 'best' is n/a."
+        )
     if has_pstar:
         caption += " Distances to p*: per-image mean on the test set (MSE = squared L2, KL(p*||q))."
     return caption + "\n\n" + "\n".join(lines) + "\n"
