@@ -126,12 +126,13 @@ def plot_paired(results: pd.DataFrame, summary: dict | None = None, baseline: st
     and teacher (bottom) accuracy, each pair a dot coloured by teacher budget, split by draw, with
     each draw's mean and, at the right, the across-draw mean with its 95% t interval over draws
     (black) and the two-level bootstrap interval (grey)."""
+    from .stats import paired_across_draws
     from .summary import matched_pairs, paired_across
 
     pairs = list(matched_pairs(results, baseline=baseline))
     across = (summary or {}).get("paired_across_draws") or paired_across(results, resamples=500)
     fig, axes = plt.subplots(
-        2, max(1, len(pairs)), figsize=(1.6 + 5.2 * max(1, len(pairs)), 7.4), squeeze=False
+        2, max(1, len(pairs)), figsize=(max(9.5, 1.6 + 6.5 * len(pairs)), 8.2), squeeze=False
     )
     budgets = sorted(
         {(int(e), int(n)) for e, n in zip(results.teacher_epochs, results.teacher_n_train) if e}
@@ -180,25 +181,48 @@ def plot_paired(results: pd.DataFrame, summary: dict | None = None, baseline: st
                 ax.annotate(
                     f"{m:+.2f}",
                     (x, m),
-                    xytext=(8, 0),
+                    xytext=(-10, 0),
                     textcoords="offset points",
+                    ha="right",
                     va="center",
                     fontsize=8.5,
                 )
+            # each teacher budget across draws: its mean and 95% t interval over draws
+            xb = x + 0.6
+            for k, (budget, colour) in enumerate(colours.items()):
+                b = (joined.teacher_epochs == budget[0]) & (joined.teacher_n_train == budget[1])
+                if not b.any() or len(colours) < 2:
+                    continue
+                est = paired_across_draws(
+                    (joined[f"{what}_a"] - joined[f"{what}_b"])[b].to_numpy(float),
+                    joined.draw[b].to_numpy(),
+                    resamples=200,
+                )
+                xk = xb + 0.22 * k
+                if np.isfinite(est["ci_low"]):
+                    ax.vlines(xk, 100 * est["ci_low"], 100 * est["ci_high"], color=colour, lw=1.8)
+                ax.plot([xk], [100 * est["mean"]], "D", color=colour, ms=6, mec="k", mew=0.4)
             ax.axhline(0, color="0.5", lw=1, ls="--")
-            ax.set_xticks([*range(len(draws)), x], [*(f"draw {d}" for d in draws), "across\ndraws"])
-            ax.set_xlim(-0.6, x + 0.9)
+            ticks = [*range(len(draws)), x]
+            names = [*(f"draw {d}" for d in draws), "across\ndraws"]
+            if len(colours) > 1:
+                ticks.append(xb + 0.11 * (len(colours) - 1))
+                names.append("across draws,\nby budget")
+            ax.set_xticks(ticks, names)
+            ax.set_xlim(-0.6, (xb + 0.22 * len(colours) if len(colours) > 1 else x) + 0.5)
             ax.set_ylabel(f"{what.split('_')[0]} accuracy: {loss} - {baseline} (pts)")
             ax.grid(alpha=0.3, axis="y")
             if row == 0:
                 ax.set_title(f"{loss} vs {baseline} teachers, matched seed and budget", fontsize=10)
     handles, labels = axes[0, 0].get_legend_handles_labels()
     if handles:
-        fig.legend(handles, labels, loc="lower center", ncol=min(4, len(handles)), fontsize=8)
+        ncol = min(len(handles), 2 if len(pairs) < 2 else 4)
+        fig.legend(handles, labels, loc="lower center", ncol=ncol, fontsize=8)
     fig.suptitle(
         "Paired differences per draw (dots: pairs; bars: draw means)\nacross draws: mean of the "
-        "draw means, 95% t interval over draws (black), two-level bootstrap (grey)",
+        "draw means with its 95% t interval over draws (black; grey: two-level bootstrap),\n"
+        "and the same per teacher budget (colours)",
         fontsize=10,
     )
-    fig.tight_layout(rect=(0, 0.06, 1, 0.94))
+    fig.tight_layout(rect=(0, 0.08, 1, 0.92))
     return fig
