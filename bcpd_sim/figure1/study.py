@@ -392,19 +392,20 @@ def _run_cells(cfg: Figure1Config, run: RunDir, show_progress: bool | None) -> p
     data: Data | None = None
     for cell in cells:
         path = out / "cells" / cell.file
+        name = cell.id if cfg.data.draws == 1 else f"draw {cell.draw}: {cell.id}"
         cached = run.cached_table(path)
         if cached is not None:
             frames.append(cached)
-            log.finished(f"draw {cell.draw}: {cell.id}", cached=True)
+            log.finished(name, cached=True)
             bar.update(1)
             continue
-        bar.set_postfix_str(f"draw {cell.draw}: {cell.id}")
+        bar.set_postfix_str(name)
         if data is None or data.draw != cell.draw:
             data = prepare_data(cfg, cell.draw)
         frame = run_cell(cfg, cell, out, data=data, env=env, fingerprint=run.fingerprint)
         frames.append(frame)
         log.finished(
-            f"draw {cell.draw}: {cell.id}",
+            name,
             f"mean student acc {frame.student_acc.mean():.4f} ({len(frame)} students)",
         )
         bar.update(1)
