@@ -38,10 +38,11 @@ def _corr_text(corr: pd.DataFrame, study: str, dist: str) -> str:
     parts = []
     for group, short in ANNOTATED[study]:
         rows = corr[(corr.group == group) & (corr.distance == dist) & (corr.method == "spearman")]
-        if rows.empty or not np.isfinite(rows["mean"].iloc[0]):
+        if rows.empty or not pd.notna(rows["mean"].iloc[0]):
             continue
         r = rows.iloc[0]
-        lo, hi = (f"{v:+.2f}" if np.isfinite(v) else "nan" for v in (r.ci_low, r.ci_high))
+        # one draw: no interval over draws (summary.json holds None there)
+        lo, hi = (f"{v:+.2f}" if pd.notna(v) else "n/a" for v in (r.ci_low, r.ci_high))
         parts.append(f"{short}: ρ = {r['mean']:+.2f} [{lo}, {hi}]")
     return "\n".join(parts)
 
