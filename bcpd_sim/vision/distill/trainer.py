@@ -40,7 +40,7 @@ from ..train import (
     load_model_from_checkpoint,
     maybe_compile,
 )
-from .base import Distiller, create_distiller, list_methods
+from .base import Distiller, create_distiller, list_methods, method_class
 
 #: Data settings a distillation run inherits from its teacher unless given explicitly.
 INHERITED_DATA_KEYS = ("data", "synthetic_preset", "num_classes", "data_seed", "val_size")
@@ -133,13 +133,12 @@ def distill_criterion(teacher: nn.Module, distiller: Distiller, device: torch.de
     needs = distiller.needs_features
 
     def criterion(student, x, y, idx, epoch):
-        del idx
         with torch.no_grad(), teacher_autocast(device):
             t_out = teacher(x, return_features=True) if needs else teacher(x)
         t_logits, t_feats = t_out if needs else (t_out, None)
         s_out = student(x, return_features=True) if needs else student(x)
         s_logits, s_feats = s_out if needs else (s_out, None)
-        loss, _ = distiller(s_logits, t_logits, y, s_feats, t_feats, epoch)
+        loss, _ = distiller(s_logits, t_logits, y, s_feats, t_feats, epoch, index=idx)
         return loss, s_logits
 
     return criterion
@@ -210,6 +209,9 @@ def distill(
     options = dict(config.method_options)
     if config.method == "dkd":
         options.setdefault("teacher_arch", tinfo["arch"])
+    if method_class(config.method).needs_index:  # e.g. CRD's memory bank: one row per image
+        options.setdefault("n_data", len(data.train))
+        options.setdefault("labels", data.train.labels)
     distiller = create_distiller(config.method, teacher, student, **options)
 
     run_dir = Path(config.out)
