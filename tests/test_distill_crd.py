@@ -65,7 +65,8 @@ def pair():
     return create_model("resnet8", num_classes=5), create_model("wrn_16_1", num_classes=5)
 
 
-def test_crd_loss_and_bank_update_match_numpy(pair):
+@pytest.mark.parametrize("K", [K, 3])  # N <= B (1 + K): one matrix product; else gathered rows
+def test_crd_loss_and_bank_update_match_numpy(pair, K):
     teacher, student = pair
     labels = np.arange(N) % 5
     d = create_distiller("crd", teacher, student, n_data=N, labels=labels, nce_k=K, feat_dim=8)

@@ -50,9 +50,21 @@ def nce_loss(scores: torch.Tensor, n_data: int) -> torch.Tensor:
 def contrast_scores(
     anchor: torch.Tensor, memory: torch.Tensor, contrast_idx: torch.Tensor, temperature: float
 ) -> torch.Tensor:
-    """``exp(<memory[contrast_idx[i, j]], anchor[i]> / T)``, shape ``(B, 1 + K)`` (unnormalised)."""
-    rows = memory.index_select(0, contrast_idx.reshape(-1)).view(*contrast_idx.shape, -1)
-    return torch.exp(torch.bmm(rows.detach(), anchor.unsqueeze(2)).squeeze(2) / temperature)
+    """``exp(<memory[contrast_idx[i, j]], anchor[i]> / T)``, shape ``(B, 1 + K)`` (unnormalised).
+
+    When the bank has fewer rows than the batch draws (``N <= B (1 + K)``, e.g. 50,000 against
+    64 x 16,385) all ``N x B`` products are one matrix product, read from the bank once, and the
+    drawn ones are picked out; otherwise the drawn rows are gathered (RepDistiller's way). Both
+    give the same numbers.
+    """
+    memory = memory.detach()
+    if memory.shape[0] <= contrast_idx.numel():
+        # a copy: autograd keeps it for the backward pass, and the bank is updated in place
+        dots = (anchor @ memory.t().clone()).gather(1, contrast_idx)
+    else:
+        rows = memory.index_select(0, contrast_idx.reshape(-1)).view(*contrast_idx.shape, -1)
+        dots = torch.bmm(rows, anchor.unsqueeze(2)).squeeze(2)
+    return torch.exp(dots / temperature)
 
 
 class Embed(nn.Module):
