@@ -16,7 +16,7 @@ HELP = "evaluate a checkpoint: top-1, top-5, NLL, Brier, ECE (and MSE/KL to p* o
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..evaluation import SPLITS
+    from ..checkpoint_eval import SPLITS
     from ..train import DATA_SOURCES
 
     parser.add_argument("checkpoint", metavar="CHECKPOINT", help="a .pt written by bcpd-sim")
@@ -43,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ...io import write_json
-    from ..evaluation import evaluate_checkpoint, format_table
+    from ..checkpoint_eval import evaluate_checkpoint, format_table
 
     result = evaluate_checkpoint(
         args.checkpoint,
