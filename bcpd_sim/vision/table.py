@@ -40,8 +40,16 @@ RESULT_FIELDS = (
     "test_acc_best",
     "teacher_test_acc",
 )
-OPTIONAL_FIELDS = ("teacher_mse_to_pstar", "teacher_kl_to_pstar", "best_epoch", "epochs")
+OPTIONAL_FIELDS = (
+    "teacher_mse_to_pstar",
+    "teacher_kl_to_pstar",
+    "best_epoch",
+    "epochs",
+    "test_top5_last",
+    "test_top5_best",
+)
 GROUP = ["dataset", "teacher_arch", "student_arch", "method"]
+TOP5 = ("test_top5_last", "test_top5_best")
 
 
 def find_run_dirs(paths: Iterable[str | os.PathLike]) -> list[Path]:
@@ -88,7 +96,7 @@ def collect_runs(paths: Iterable[str | os.PathLike]) -> pd.DataFrame:
         )
     frame = pd.DataFrame([load_result(d) for d in dirs])
     numeric = ("test_acc_last", "test_acc_best", "teacher_test_acc")
-    for col in (*numeric, "teacher_mse_to_pstar", "teacher_kl_to_pstar"):
+    for col in (*numeric, "teacher_mse_to_pstar", "teacher_kl_to_pstar", *TOP5):
         frame[col] = pd.to_numeric(frame[col], errors="coerce")
     return frame
 
@@ -147,6 +155,9 @@ def build_table(
                     else (math.nan,) * 2
                 )
                 row[f"{side}_{which}_mean"], row[f"{side}_{which}_sd"] = m, s
+                top5 = _per_seed(sub, f"test_top5_{which}") if len(sub) else pd.Series(dtype=float)
+                m5, s5 = mean_sd(100 * top5)
+                row[f"{side}_top5_{which}_mean"], row[f"{side}_top5_{which}_sd"] = m5, s5
             teachers = sub.drop_duplicates("teacher_checkpoint")
             row[f"teacher_{side}_acc_mean"], row[f"teacher_{side}_acc_sd"] = mean_sd(
                 100 * teachers["teacher_test_acc"].astype(float)
@@ -209,6 +220,11 @@ def to_markdown(table: pd.DataFrame) -> str:
         f"teacher acc ({base})",
         f"teacher acc ({treat})",
     ]
+    has_top5 = bool(
+        len(table) and table.filter(regex=r"_top5_(last|best)_mean$").notna().to_numpy().any()
+    )
+    if has_top5:
+        head += [f"top-5 {base} teacher: last / best", f"top-5 {treat} teacher: last / best"]
     if has_pstar:
         head += [
             f"teacher MSE to p* ({base})",
@@ -231,6 +247,12 @@ def to_markdown(table: pd.DataFrame) -> str:
             _pm(r["teacher_ce_acc_mean"], r["teacher_ce_acc_sd"]),
             _pm(r["teacher_mse_acc_mean"], r["teacher_mse_acc_sd"]),
         ]
+        if has_top5:
+            cells += [
+                f"{_pm(r[f'{side}_top5_last_mean'], math.nan)} / "
+                f"{_pm(r[f'{side}_top5_best_mean'], math.nan)}"
+                for side in ("ce", "mse")
+            ]
         if has_pstar:
             cells += [
                 _num(r["teacher_ce_mse_pstar"]),
@@ -244,6 +266,8 @@ def to_markdown(table: pd.DataFrame) -> str:
         f"epoch with the best validation accuracy. Differences {treat} - {base} teacher, paired by "
         f"seed, with {level}% t-intervals. Teacher accuracies over the distinct teacher checkpoints."
     )
+    if has_top5:
+        caption += " Top-5: student top-5 test accuracy (%), mean over seeds."
     if has_pstar:
         caption += " Distances to p*: per-image mean on the test set (MSE = squared L2, KL(p*||q))."
     return caption + "\n\n" + "\n".join(lines) + "\n"
