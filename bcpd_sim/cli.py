@@ -2,18 +2,22 @@
 
 Each sub-command is a module in :mod:`bcpd_sim.commands` that defines ``NAME``, ``HELP``,
 ``add_arguments(parser)`` and ``run(args) -> int``; they are discovered, not listed here.
-Bad input (``ValueError``, a missing file) becomes one line on stderr and exit code 2.
+Bad input (``ValueError``, a missing file) becomes one line on stderr and exit code 2; an
+operating-system error (permission denied, read-only or full disk) one line naming the path and the
+cause, exit code 1; a run directory locked by another process, exit code 75.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import pkgutil
 import sys
 from types import ModuleType
 
 from . import __version__
+from .rundir import RunDirBusy
 
 
 class OneLineArgumentParser(argparse.ArgumentParser):
@@ -73,9 +77,49 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("bcpd-sim: interrupted; rerun the same command to resume", file=sys.stderr)
         return 130
-    except (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError) as exc:
-        print(f"bcpd-sim: error: {exc}", file=sys.stderr)
+    except ValueError as exc:
+        print(f"bcpd-sim: error: {_one_line(exc)}", file=sys.stderr)
         return 2
+    except RunDirBusy as exc:
+        print(f"bcpd-sim: error: {exc}", file=sys.stderr)
+        return 75  # EX_TEMPFAIL: try again later
+    except MemoryError:
+        print(
+            "bcpd-sim: error: out of memory; reduce the sizes (samples, members, widths, batch) "
+            "and rerun the same command to resume",
+            file=sys.stderr,
+        )
+        return 1
+    except OSError as exc:
+        bad_input = isinstance(exc, (FileNotFoundError, FileExistsError, NotADirectoryError))
+        text = describe_os_error(exc) if exc.errno is not None else _one_line(exc)
+        print(f"bcpd-sim: error: {text}", file=sys.stderr)
+        return 2 if bad_input else 1
+
+
+#: What to do about an operating-system error, by errno.
+_ADVICE = {
+    errno.ENOSPC: "free some space and rerun the same command to resume",
+    errno.EDQUOT: "free some space and rerun the same command to resume",
+    errno.EACCES: "fix the permissions or choose another path",
+    errno.EPERM: "fix the permissions or choose another path",
+    errno.EROFS: "the file system is read-only; choose another --out",
+}
+
+
+def describe_os_error(exc: OSError) -> str:
+    """One line naming the path, the cause and what to do (no traceback)."""
+    where = exc.filename if exc.filename is not None else "(no path)"
+    if exc.filename2 is not None:
+        where = f"{where} -> {exc.filename2}"
+    cause = exc.strerror or str(exc)
+    advice = _ADVICE.get(exc.errno)
+    return f"{where}: {cause}" + (f"; {advice}" if advice else "")
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc)
+    return " ".join(text.split()) if "\n" in text else text
 
 
 if __name__ == "__main__":  # pragma: no cover

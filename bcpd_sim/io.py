@@ -5,6 +5,7 @@ A run killed mid-write leaves either the old file or the new one, never a corrup
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -18,8 +19,11 @@ from typing import Any
 def atomic_path(path: str | os.PathLike):
     """Yield a temporary path next to ``path``; on success, fsync and rename it onto ``path``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise name_os_error(exc, path) from exc
     os.close(fd)
     os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; results should be readable like any file
     try:
@@ -27,10 +31,26 @@ def atomic_path(path: str | os.PathLike):
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise name_os_error(exc, path) from exc
         raise
+
+
+def name_os_error(exc: OSError, path: Path) -> OSError:
+    """The same error, naming the file the caller asked for (not a temporary name)."""
+    if exc.errno is None:
+        return OSError(f"{path}: {exc}")
+    blocker = Path(exc.filename) if exc.filename is not None else None
+    if isinstance(exc, FileExistsError) and blocker is not None and blocker.is_file():
+        return NotADirectoryError(
+            errno.ENOTDIR, "Not a directory (a file is in the way)", str(blocker)
+        )
+    if exc.filename is not None and Path(exc.filename) in (path, path.parent):
+        return exc
+    return type(exc)(exc.errno, exc.strerror, str(path))
 
 
 def _umask() -> int:
@@ -72,10 +92,18 @@ def save_figure(fig, path: str | os.PathLike, **kwargs) -> Path:
 
 
 def save_torch(path: str | os.PathLike, obj: Any) -> Path:
-    """torch.save, atomically."""
+    """torch.save, atomically.
+
+    The bytes are serialised in memory and written with ordinary file writes, so a full disk
+    raises ``OSError(ENOSPC)`` naming ``path`` (torch's own writer only says "unexpected pos").
+    """
+    import io as _io
+
     import torch
 
-    return atomic_write(path, lambda p: torch.save(obj, p))
+    buffer = _io.BytesIO()
+    torch.save(obj, buffer)
+    return atomic_write(path, lambda p: p.write_bytes(buffer.getbuffer()))
 
 
 def _json_default(obj: Any):

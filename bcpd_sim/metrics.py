@@ -5,6 +5,10 @@ leading axis per ensemble member is typical) and returns one value per leading i
 float64. ``p_star`` is ``(n, K)`` (shared by all members) or broadcastable to ``q``; ``y`` is
 ``(n,)`` integer labels. Logs of ``q`` are taken after clipping at the smallest positive float64,
 so a probability that underflowed to zero gives a large finite penalty instead of ``inf``.
+
+Every public metric first checks that ``q`` (and ``p_star``) hold probability rows (finite,
+non-negative, summing to 1) in one vectorised pass and raises a ConfigError naming the first bad
+row; a caller that has already checked passes ``validate=False``.
 """
 
 from __future__ import annotations
@@ -23,26 +27,68 @@ from .validation import check_choice, check_int
 _TINY = np.finfo(np.float64).tiny
 
 
-def _as_q(q: Any) -> np.ndarray:
-    if hasattr(q, "detach"):
-        q = q.detach().cpu().numpy()
-    q = np.asarray(q, dtype=np.float64)
+def _numpy(a: Any) -> np.ndarray:
+    if hasattr(a, "detach"):
+        a = a.detach().cpu()
+        if str(a.dtype) in ("torch.bfloat16", "torch.float16"):
+            a = a.float()
+        a = a.numpy()
+    return np.asarray(a)
+
+
+def check_probability_rows(name: str, a: np.ndarray, *, atol: float | None = None) -> None:
+    """Raise a ConfigError unless every row of ``a`` is finite, >= 0 and sums to 1.
+
+    One vectorised pass; ``atol`` (on the row sums) defaults to 1e-6 for float64 input and to the
+    square root of the machine epsilon for lower precisions (3.5e-4 for float32).
+    """
+    if atol is None:
+        kind = a.dtype if np.issubdtype(a.dtype, np.floating) else np.dtype(np.float64)
+        atol = max(1e-6, float(np.sqrt(np.finfo(kind).eps)))
+    if a.size == 0:
+        return
+    sums = a.sum(axis=-1)
+    finite = np.isfinite(sums)  # NaN or inf anywhere in a row makes its sum non-finite
+    if finite.all() and a.min() >= 0 and np.abs(sums - 1.0).max() <= atol:
+        return
+    rows = a.reshape(-1, a.shape[-1])
+    flat = sums.reshape(-1)
+    bad_row = int(np.argmax(~np.isfinite(flat) | (rows < 0).any(-1) | (np.abs(flat - 1) > atol)))
+    index = np.unravel_index(bad_row, a.shape[:-1])
+    row = rows[bad_row]
+    if not np.isfinite(row).all():
+        problem = "has NaN or inf entries"
+    elif (row < 0).any():
+        problem = f"has a negative entry {row.min():.3g}"
+    else:
+        problem = f"sums to {flat[bad_row]:.6g}"
+    where = f"{name}[{', '.join(map(str, index))}]"
+    raise ConfigError(
+        f"{where} {problem}; {name} must hold probabilities (finite, >= 0, each row summing to 1 "
+        f"within {atol:.1g})"
+    )
+
+
+def _as_q(q: Any, validate: bool = True) -> np.ndarray:
+    q = _numpy(q)
     if q.ndim < 2:
         raise ConfigError(f"q must have shape (..., n, K), got {q.shape}")
-    return q
+    if validate:
+        check_probability_rows("q", q)
+    return np.asarray(q, dtype=np.float64)
 
 
-def _as_p(p: Any, q: np.ndarray, name: str = "p_star") -> np.ndarray:
-    if hasattr(p, "detach"):
-        p = p.detach().cpu().numpy()
-    p = np.asarray(p, dtype=np.float64)
+def _as_p(p: Any, q: np.ndarray, name: str = "p_star", validate: bool = True) -> np.ndarray:
+    p = _numpy(p)
     try:
         np.broadcast_shapes(p.shape, q.shape)
     except ValueError:
         raise ConfigError(f"{name} shape {p.shape} does not match q shape {q.shape}") from None
     if p.shape[-1] != q.shape[-1] or (p.ndim >= 2 and p.shape[-2] != q.shape[-2]):
         raise ConfigError(f"{name} shape {p.shape} does not match q shape {q.shape}")
-    return p
+    if validate:
+        check_probability_rows(name, p)
+    return np.asarray(p, dtype=np.float64)
 
 
 def _as_y(y: Any, q: np.ndarray) -> np.ndarray:
@@ -52,9 +98,10 @@ def _as_y(y: Any, q: np.ndarray) -> np.ndarray:
     if y.ndim != 1 or y.shape[0] != q.shape[-2]:
         raise ConfigError(f"y must have shape ({q.shape[-2]},), got {y.shape}")
     if not np.issubdtype(y.dtype, np.integer):
-        raise ConfigError("y must hold integer class labels")
+        raise ConfigError(f"y must hold integer class labels, got dtype {y.dtype}")
     if y.size and (y.min() < 0 or y.max() >= q.shape[-1]):
-        raise ConfigError(f"y must lie in [0, {q.shape[-1] - 1}]")
+        bad = int(np.flatnonzero((y < 0) | (y >= q.shape[-1]))[0])
+        raise ConfigError(f"y must lie in [0, {q.shape[-1] - 1}], got y[{bad}] = {y[bad]}")
     return y.astype(np.int64)
 
 
@@ -62,67 +109,67 @@ def _log(q: np.ndarray) -> np.ndarray:
     return np.log(np.maximum(q, _TINY))
 
 
-def accuracy(q: Any, y: Any) -> np.ndarray:
+def accuracy(q: Any, y: Any, *, validate: bool = True) -> np.ndarray:
     """Fraction of samples whose arg-max class equals the label (ties go to the lowest index)."""
-    q = _as_q(q)
+    q = _as_q(q, validate)
     y = _as_y(y, q)
     return (np.argmax(q, axis=-1) == y).mean(axis=-1)
 
 
-def mse_to_bcpd(q: Any, p_star: Any) -> np.ndarray:
+def mse_to_bcpd(q: Any, p_star: Any, *, validate: bool = True) -> np.ndarray:
     """Per-sample mean of the squared L2 distance ``||q(x) - p*(x)||^2`` (Theorem 1's quantity)."""
-    q = _as_q(q)
-    p = _as_p(p_star, q)
+    q = _as_q(q, validate)
+    p = _as_p(p_star, q, validate=validate)
     return ((q - p) ** 2).sum(axis=-1).mean(axis=-1)
 
 
-def frobenius_to_bcpd(q: Any, p_star: Any) -> np.ndarray:
+def frobenius_to_bcpd(q: Any, p_star: Any, *, validate: bool = True) -> np.ndarray:
     """The paper code's "MSE": the unnormalised Frobenius norm ``sqrt(sum_{n,k} (q - p*)^2)``.
 
     It grows like ``sqrt(n)``; use :func:`mse_to_bcpd` for a per-sample quantity.
     """
-    q = _as_q(q)
-    p = _as_p(p_star, q)
+    q = _as_q(q, validate)
+    p = _as_p(p_star, q, validate=validate)
     return np.sqrt(((q - p) ** 2).sum(axis=(-2, -1)))
 
 
-def kl_to_bcpd(q: Any, p_star: Any) -> np.ndarray:
+def kl_to_bcpd(q: Any, p_star: Any, *, validate: bool = True) -> np.ndarray:
     """Per-sample mean of ``KL(p*(x) || q(x)) = sum_k p*_k log(p*_k / q_k)`` (0 log 0 = 0)."""
-    q = _as_q(q)
-    p = _as_p(p_star, q)
+    q = _as_q(q, validate)
+    p = _as_p(p_star, q, validate=validate)
     return (xlogy(p, p) - p * _log(q)).sum(axis=-1).mean(axis=-1)
 
 
-def ce_to_bcpd(q: Any, p_star: Any) -> np.ndarray:
+def ce_to_bcpd(q: Any, p_star: Any, *, validate: bool = True) -> np.ndarray:
     """Per-sample mean of the cross-entropy ``-sum_k p*_k log q_k`` (= KL + entropy of p*)."""
-    q = _as_q(q)
-    p = _as_p(p_star, q)
+    q = _as_q(q, validate)
+    p = _as_p(p_star, q, validate=validate)
     return (-(p * _log(q)).sum(axis=-1)).mean(axis=-1)
 
 
-def nll(q: Any, y: Any) -> np.ndarray:
+def nll(q: Any, y: Any, *, validate: bool = True) -> np.ndarray:
     """Mean negative log-likelihood of the labels, ``-mean log q_y``."""
-    q = _as_q(q)
+    q = _as_q(q, validate)
     y = _as_y(y, q)
     qy = np.take_along_axis(q, np.broadcast_to(y[:, None], q.shape[:-1] + (1,)), axis=-1)[..., 0]
     return -_log(qy).mean(axis=-1)
 
 
-def brier(q: Any, y: Any) -> np.ndarray:
+def brier(q: Any, y: Any, *, validate: bool = True) -> np.ndarray:
     """Brier score: per-sample mean of ``||q(x) - e_y||^2`` (summed over classes)."""
-    q = _as_q(q)
+    q = _as_q(q, validate)
     y = _as_y(y, q)
     return ((q - onehot(y, q.shape[-1])) ** 2).sum(axis=-1).mean(axis=-1)
 
 
-def ece(q: Any, y: Any, *, num_bins: int = 15) -> np.ndarray:
+def ece(q: Any, y: Any, *, num_bins: int = 15, validate: bool = True) -> np.ndarray:
     """Expected calibration error of the top-label confidence with equal-width bins.
 
     Bin ``b`` (0-based) holds confidences in ``(b/B, (b+1)/B]`` (the first bin also holds 0);
     ECE = sum_b (n_b / n) |accuracy_b - mean confidence_b|.
     """
     num_bins = check_int("num_bins", num_bins, minimum=1)
-    q = _as_q(q)
+    q = _as_q(q, validate)
     y = _as_y(y, q)
     lead = q.shape[:-2]
     n = q.shape[-2]
@@ -160,7 +207,7 @@ def evaluate(
 
     Label metrics need ``y``; BCPD metrics need ``p_star``. ``metrics`` picks a subset by name.
     """
-    q = _as_q(q)
+    q = _as_q(q)  # validated once here; the metrics below skip their own check
     if q.ndim == 2:
         q = q[None]
     if q.ndim != 3:
@@ -171,6 +218,8 @@ def evaluate(
             names += list(METRICS_WITH_LABELS)
         if p_star is not None:
             names += list(METRICS_WITH_BCPD)
+    if p_star is not None and any(n in METRICS_WITH_BCPD for n in names):
+        p_star = _as_p(p_star, q)
     cols: dict[str, np.ndarray] = {"member": np.arange(q.shape[0])}
     for name in names:
         check_choice("metric", name, _FUNCS)
@@ -178,5 +227,5 @@ def evaluate(
         if ref is None:
             need = "y" if name in METRICS_WITH_LABELS else "p_star"
             raise ConfigError(f"metric {name!r} needs {need}")
-        cols[name] = _FUNCS[name](q, ref)
+        cols[name] = _FUNCS[name](q, ref, validate=False)
     return pd.DataFrame(cols)

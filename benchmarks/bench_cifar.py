@@ -16,6 +16,7 @@ and run in one process; the script prints both rates and their ratio.
 from __future__ import annotations
 
 import argparse
+import json
 import time
 
 import numpy as np
@@ -187,6 +188,10 @@ def main(argv: list[str] | None = None) -> int:
         f"input pipeline alone: project {ours_in:10.1f} images/s, reference {ref_in:10.1f} "
         f"images/s, ratio {ours_in / ref_in:.1f}x"
     )
+    result = {"arch": args.arch, "recipe": recipe.name, "batch_size": recipe.batch_size}
+    result.update(images_per_s=round(ours, 1), reference_images_per_s=round(ref, 1))
+    result.update(ratio=round(ours / ref, 2), settings=settings)
+    print("RESULT " + json.dumps(result), flush=True)
     return 0
 
 

@@ -27,6 +27,7 @@ the same contrastive loss.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -233,6 +234,9 @@ def main(argv: list[str] | None = None) -> int:
                 ref = reference_rate(t_arch, s_arch, recipe, images, labels, device, args)
                 line += f"; reference {ref:9.1f} img/s = {EPOCH_IMAGES / ref:8.1f} s/epoch; ratio {ours / ref:.2f}x"
             print(line, flush=True)
+            result = {"pair": pair, "recipe": recipe.name, "images_per_s": round(ours, 1)}
+            result["projected_240_epochs_min"] = round(240 * epoch / 60, 2)
+            print("RESULT " + json.dumps({f"{pair}/{recipe.name}": result}), flush=True)
     return 0
 
 

@@ -14,6 +14,7 @@ member to the full count; the output says so.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import sys
@@ -266,6 +267,9 @@ def run_gpu_target(args, device) -> int:
     ratio = t_ref / t_all
     ok = t_all <= 30.0 and ratio >= 200.0
     print(f"speed-up: {ratio:.0f}x; target <= 30 s and >= 200x: {'met' if ok else 'NOT met'}")
+    result = {"members": args.members, "epochs": args.epochs, "seconds": round(t_all, 2)}
+    result.update(reference_seconds=round(t_ref, 1), speedup=round(ratio, 1), target_met=ok)
+    print("RESULT " + json.dumps(result), flush=True)
     return 0
 
 

@@ -48,11 +48,11 @@ def test_theorem1_writes_table_summary_and_figure(tmp_path, capsys):
 @pytest.mark.parametrize(
     "args, fragment",
     [
-        (["theorem1", "--n", "1"], "n must be >= 2"),
+        (["theorem1", "--n", "1"], "n (--n) must be >= 2, got 1"),
         (["theorem1", "--mixture", "nope"], "invalid choice"),
         (["theorem1", "--n", "ten"], "invalid int value"),
         (["nope"], "invalid choice"),
-        (["theorem1", "--train-n", "0"], "n must be >= 1"),
+        (["theorem1", "--train-n", "0"], "train_n (--train-n) must be >= 10, got 0"),
         (["plot", "/nonexistent-run-dir"], "has no results.parquet"),
     ],
 )
@@ -62,3 +62,12 @@ def test_bad_input_is_one_line_and_exit_2(args, fragment, tmp_path):
     assert fragment in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
     assert "Traceback" not in out.stderr
+
+
+def test_importing_main_module_does_not_run_the_cli(capsys):
+    import importlib
+
+    import bcpd_sim.__main__ as entry
+
+    importlib.reload(entry)  # would raise SystemExit if it ran the CLI
+    assert capsys.readouterr().out == ""

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import numpy as np
 import pytest
 import torch
@@ -13,6 +11,7 @@ from bcpd_sim.errors import ConfigError
 from bcpd_sim.vision.distill import create_distiller, list_methods
 from bcpd_sim.vision.distill.dkd import default_beta, nckd_loss, tckd_loss
 from bcpd_sim.vision.distill.kd import kd_loss
+from bcpd_sim.vision.models import Features
 
 T = 4.0
 
@@ -39,14 +38,13 @@ def batch():
     s = torch.randn(6, 10, generator=g, dtype=torch.float64) * 3
     t = torch.randn(6, 10, generator=g, dtype=torch.float64) * 3
     y = torch.tensor([0, 3, 9, 3, 5, 1])
-    sf = SimpleNamespace(
-        blocks=[torch.randn(6, 4, 8, 8, generator=g, dtype=torch.float64) for _ in range(3)],
-        embedding=torch.randn(6, 7, generator=g, dtype=torch.float64),
-    )
-    tf = SimpleNamespace(
-        blocks=[torch.randn(6, c, 8, 8, generator=g, dtype=torch.float64) for c in (5, 6, 8)],
-        embedding=torch.randn(6, 9, generator=g, dtype=torch.float64),
-    )
+    s_blocks = [torch.randn(6, 4, 8, 8, generator=g, dtype=torch.float64) for _ in range(3)]
+    s_emb = torch.randn(6, 7, generator=g, dtype=torch.float64)
+    t_blocks = [torch.randn(6, c, 8, 8, generator=g, dtype=torch.float64) for c in (5, 6, 8)]
+    t_emb = torch.randn(6, 9, generator=g, dtype=torch.float64)
+    s_stem, t_stem = (torch.randn(6, 3, 8, 8, generator=g, dtype=torch.float64) for _ in range(2))
+    sf = Features(s_stem, s_blocks, s_blocks, s_emb)
+    tf = Features(t_stem, t_blocks, t_blocks, t_emb)
     return s, t, y, sf, tf
 
 
@@ -65,9 +63,7 @@ class _Stub(nn.Module):
         blocks = [conv(x) for conv in self.convs]
         emb = blocks[-1].mean(dim=(2, 3))
         logits = emb[:, :2]
-        return (
-            (logits, SimpleNamespace(blocks=blocks, embedding=emb)) if return_features else logits
-        )
+        return (logits, Features(x, blocks, blocks, emb)) if return_features else logits
 
 
 def test_registry_lists_required_methods():
@@ -229,7 +225,7 @@ def test_fitnet_matches_formula_and_exposes_connector(batch):
     s, t, y, sf, tf = batch
     torch.manual_seed(0)
     d = create_distiller("fitnet", _Stub((5, 6, 8)), _Stub((4, 4, 4))).double()
-    assert d.hint_layer == 1
+    assert d.hint_layer == 2  # RepDistiller's feat[2]: the second stage's output
     params = d.extra_parameters()
     assert sum(p.numel() for p in params) == 4 * 6 + 2 * 6  # 1x1 conv + BN weight and bias
     with torch.no_grad():
@@ -255,3 +251,26 @@ def test_feature_methods_can_add_kd(batch):
     total, parts = create_distiller("sp", None, None, kd_weight=0.9)(s, t, y, sf, tf)
     want = float(plain["ce"] + 3000 * plain["sp"] + 0.9 * kd_loss(s, t, T))
     assert float(total) == pytest.approx(want, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("teacher", "student"),
+    [
+        ("resnet56", "resnet20"),
+        ("vgg13", "vgg8"),
+        ("wrn_40_2", "mobilenetv2"),
+        ("resnet8x4", "shufflenetv1"),
+    ],
+)
+def test_fitnet_hint_is_repdistillers_second_stage_for_every_architecture(teacher, student):
+    """RepDistiller's train_student.py: hint_layer = 2 indexes feat = [f0, f1, f2, ...], i.e. the
+    output of the second stage of both models, whatever the architecture."""
+    from bcpd_sim.vision.models import create_model
+
+    t, s = create_model(teacher, num_classes=10), create_model(student, num_classes=10)
+    d = create_distiller("fitnet", t, s)
+    assert d.hint_layer == 2
+    assert d.connector.conv.in_channels == s.feature_channels[1]
+    assert d.connector.conv.out_channels == t.feature_channels[1]
+    with pytest.raises(ConfigError, match=r"hint_layer must be an integer in \[0, 4\]"):
+        create_distiller("fitnet", create_model("vgg8"), create_model("vgg8"), hint_layer=5)

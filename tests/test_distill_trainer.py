@@ -84,8 +84,8 @@ def test_teacher_stays_in_eval_mode_without_gradients(teacher_ckpt, tmp_path, mo
     states = []
     original = trainer.distill_criterion
 
-    def wrapped(teacher, distiller, device):
-        crit = original(teacher, distiller, device)
+    def wrapped(teacher, distiller, *args):
+        crit = original(teacher, distiller, *args)
 
         def criterion(student, x, y, idx, epoch):
             states.append((teacher.training, any(p.requires_grad for p in teacher.parameters())))
@@ -173,6 +173,27 @@ def test_cli_runs_and_bad_arguments_exit_2(teacher_ckpt, tmp_path, capsys):
     fails(["--student", "resnet999"], "unknown student architecture 'resnet999'")
     fails(["--option", "tau=3"], "unknown option(s) tau for distillation method 'kd'")
     fails(["--num-classes", "7"], "has 10 classes, expected 7")
+    # refused at the boundary, before any data is loaded (issue 11: it used to train an epoch)
+    fails(["--option", "temperature=0"], "kd.temperature must be finite and > 0")
+    fails(["--set", "method_options.temperature=-1", "--print-config"], "kd.temperature")
+    fails(["--train-limit", "0"], "train_limit must be an integer in [1, 10000000]")
+    assert (
+        main(
+            [
+                *args,
+                "--out",
+                str(tmp_path / "p"),
+                "--option",
+                "beta=3",
+                "--method",
+                "dkd",
+                "--print-config",
+            ]
+        )
+        == 0
+    )
+    assert "method_options = {beta = 3}" in capsys.readouterr().out
+    assert not (tmp_path / "p").exists()
     missing = ["--teacher", str(tmp_path / "missing.pt")]
     fails(missing, "missing.pt does not exist")
     junk = tmp_path / "junk.pt"

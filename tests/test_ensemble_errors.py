@@ -60,6 +60,9 @@ def _bad_x():
         ({"dtype": "float16"}, "dtype"),
         ({"capture": "cuda_graph", "device": "cpu"}, "needs a CUDA device"),
         ({"loss_options": {"temperature": 2.0}}, "unknown option 'temperature' for loss 'ce'"),
+        ({"members": [2**63]}, r"members\[0\].seed must be <="),
+        ({"members": 10**7, "width": (10**4,)}, "is too large: the run needs about"),
+        ({"members": 10**6, "batch_size": 10**6}, "is too large: the run needs about"),
     ],
 )
 def test_bad_input_raises_config_error(kwargs, match):
@@ -72,3 +75,18 @@ def test_bad_input_raises_config_error(kwargs, match):
 def test_per_member_soft_targets_accepted():
     ens = train(X, Y, members=2, loss="soft", targets=np.stack([P, P[::-1]]), epochs=1, width=(4,))
     assert ens.predict_proba(X).shape == (2, 40, 3)
+
+
+def test_the_plan_is_validated_once_and_frozen():
+    import dataclasses
+
+    from bcpd_sim.ensemble import make_plan, run_plan
+
+    plan = make_plan(X, Y, members=[0, {"seed": 1, "width": (3,)}], epochs=1, width=(4,))
+    assert plan.select == "last" and plan.num_classes == 3 and plan.loss.name == "ce"
+    assert [m.width for m in plan.members] == [(4,), (3,)]
+    assert plan.groups() == {(4,): [0], (3,): [1]}
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        plan.batch_size = 3  # type: ignore[misc]
+    ens = run_plan(plan)
+    assert ens.config["members"][1]["width"] == (3,) and len(ens.history) == 2

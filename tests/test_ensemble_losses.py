@@ -116,3 +116,35 @@ def test_loss_spec_records_defaults():
 def test_bad_loss_configs(name, opts, match):
     with pytest.raises(ConfigError, match=match):
         make_loss(name, opts)
+
+
+def _registry_cases():
+    from bcpd_sim.ensemble.losses import LOSSES
+
+    for name, cls in LOSSES.items():
+        yield name, {}
+        for options in cls.variants.values():
+            yield name, dict(options)
+
+
+@pytest.mark.parametrize("name,opts", list(_registry_cases()))
+def test_every_registered_loss_gradient_equals_autograd_of_its_value(name, opts):
+    """Over the registry itself: the hand-written gradient equals autograd of the same loss."""
+    z, y, p, t = _inputs(3)
+    loss = make_loss(name, opts)
+    value, grad = loss.value_and_grad(z, y=y, targets=p, teacher_logits=t)
+    zz = z.clone().requires_grad_(True)
+    auto_value, _ = loss.value_and_grad(zz, y=y, targets=p, teacher_logits=t)
+    (auto_grad,) = torch.autograd.grad(auto_value.sum(), zz)
+    torch.testing.assert_close(value, auto_value.detach(), rtol=0, atol=0)
+    torch.testing.assert_close(grad, auto_grad, rtol=1e-9, atol=1e-12)
+    assert set(loss.needs) <= {"y", "targets", "teacher_logits"}
+
+
+def test_teacher_losses_are_the_label_only_losses_and_their_variants():
+    from bcpd_sim.ensemble.losses import TEACHER_LOSSES
+
+    assert list(TEACHER_LOSSES) == ["ce", "mse", "mse_mean", "mse_logits", "ls"]
+    assert TEACHER_LOSSES["mse_mean"] == ("mse", {"reduction_over_classes": "mean"})
+    for base, options in TEACHER_LOSSES.values():
+        assert make_loss(base, options).needs == ("y",)

@@ -22,13 +22,20 @@ CASES = [
         torch.optim.SGD,
         {"momentum": 0.9, "nesterov": True, "weight_decay": 1e-2},
     ),
+    (
+        "sgd",
+        {"dampening": 0.3, "weight_decay": 1e-3},
+        torch.optim.SGD,
+        {"momentum": 0.9, "dampening": 0.3, "weight_decay": 1e-3},
+    ),
     ("adam", {"weight_decay": 1e-2}, torch.optim.Adam, {"weight_decay": 1e-2}),
     ("adamw", {}, torch.optim.AdamW, {"weight_decay": 0.01}),
 ]
 
 
+@pytest.mark.parametrize("first_masked", [False, True])
 @pytest.mark.parametrize("name,opts,torch_cls,torch_kw", CASES)
-def test_matches_torch_optim_per_member_lr_and_mask(name, opts, torch_cls, torch_kw):
+def test_matches_torch_optim_per_member_lr_and_mask(name, opts, torch_cls, torch_kw, first_masked):
     g = torch.Generator().manual_seed(0)
     e = 3
     lrs = [0.1, 0.01, 0.003]
@@ -42,8 +49,10 @@ def test_matches_torch_optim_per_member_lr_and_mask(name, opts, torch_cls, torch
         for _ in range(6)
     ]
     # Member 2 skips steps 1 and 4 (an inactive member must not move, state included).
+    # With ``first_masked`` member 1 also skips step 0, so its first step is another's second
+    # (SGD's dampening and Adam's bias correction count each member's own steps).
     masks = [
-        None,
+        torch.tensor([True, False, True]) if first_masked else None,
         torch.tensor([True, True, False]),
         None,
         None,

@@ -29,15 +29,17 @@ def easy():
     return mix.sample(1000, seed=1), mix.sample(500, seed=2), mix.sample(3000, seed=3)
 
 
+def _torch_mlp(seed: int, sizes: list[int]) -> torch.nn.Sequential:
+    """A plain torch ReLU MLP, default-initialised after ``torch.manual_seed(seed)``."""
+    torch.manual_seed(seed)
+    layers: list[torch.nn.Module] = []
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        layers += [torch.nn.Linear(a, b), torch.nn.ReLU()]
+    return torch.nn.Sequential(*layers[:-1])
+
+
 def test_init_equals_torch_default_initialisation():
-    torch.manual_seed(7)
-    ref = torch.nn.Sequential(
-        torch.nn.Linear(30, 128),
-        torch.nn.ReLU(),
-        torch.nn.Linear(128, 128),
-        torch.nn.ReLU(),
-        torch.nn.Linear(128, 10),
-    )
+    ref = _torch_mlp(7, [30, 128, 128, 10])
     mine = init_member(7, [30, 128, 128, 10])
     for i, lin in enumerate([ref[0], ref[2], ref[4]]):
         assert torch.equal(mine[2 * i], lin.weight.detach())
@@ -151,14 +153,7 @@ def test_matches_plain_module_loop_with_the_named_loss(loss, options, direct):
         epochs=3,
         width=(16, 16),
     )
-    torch.manual_seed(11)
-    net = torch.nn.Sequential(
-        torch.nn.Linear(6, 16),
-        torch.nn.ReLU(),
-        torch.nn.Linear(16, 16),
-        torch.nn.ReLU(),
-        torch.nn.Linear(16, k),
-    )
+    net = _torch_mlp(11, [6, 16, 16, k])
     opt = torch.optim.SGD(net.parameters(), lr=0.02, momentum=0.9)
     xt, yt = torch.tensor(x, dtype=torch.float32), torch.tensor(y)
     st = torch.tensor(soft, dtype=torch.float32) if soft is not None else None

@@ -210,7 +210,7 @@ def test_statistics_against_scipy():
     [
         (["--preset", "nope"], "invalid choice"),
         (["--set", "simulated.bogus=1"], "unknown config key 'simulated.bogus'"),
-        (["--set", "simulated.etas=[-0.5]"], "simulated.etas entries must lie in [0, 1]"),
+        (["--set", "simulated.etas=[-0.5]"], "simulated.etas[0] must lie in [0.0, 1.0]"),
         (["--set", "trained.losses=[]"], "trained.losses must not be empty"),
         (["--set", "trained.epochs=[]"], "trained.epochs must not be empty"),
         (["--set", "trained.losses=['xentropy']"], "valid: ce, mse"),
@@ -246,7 +246,8 @@ def test_config_file_and_changed_config_in_same_dir(tmp_path, smoke_run):
 
 @pytest.mark.parametrize("preset", ["smoke", "quick", "paper", "large"])
 def test_every_preset_is_valid_and_round_trips_through_toml(preset):
-    from bcpd_sim.figure1.config import build, tomllib  # tomllib, or tomli on Python 3.10
+    from bcpd_sim.config import tomllib  # tomllib, or tomli on Python 3.10
+    from bcpd_sim.figure1.config import build
 
     cfg = load_config(preset)
     assert cfg.preset == preset

@@ -17,8 +17,9 @@ from bcpd_sim.vision.models import (
 )
 from bcpd_sim.vision.models import registry as registry_module
 
-# Parameter counts for 100 classes. FACTS.md section 4 gives the published counts for some.
-FACTS_COUNTS = {
+# Parameter counts for 100 classes, as the published layer specs give them (RepDistiller's
+# models/resnet.py and models/wrn.py, the CRD benchmark's CIFAR-100 models).
+PUBLISHED_COUNTS = {
     "resnet20": 278_324,
     "resnet32": 472_756,
     "resnet56": 861_620,
@@ -31,7 +32,7 @@ FACTS_COUNTS = {
 }
 # Pinned counts of every model (100 classes), as built by this zoo.
 PINNED_COUNTS = {
-    **FACTS_COUNTS,
+    **PUBLISHED_COUNTS,
     "resnet8": 83_892,
     "resnet14": 181_108,
     "resnet44": 667_188,
@@ -71,8 +72,8 @@ def test_parameter_count(name):
     model = create_model(name, num_classes=100)
     n = count_parameters(model)
     assert n == PINNED_COUNTS[name]
-    if name in FACTS_COUNTS:
-        assert abs(n - FACTS_COUNTS[name]) <= 0.005 * FACTS_COUNTS[name]
+    if name in PUBLISHED_COUNTS:
+        assert abs(n - PUBLISHED_COUNTS[name]) <= 0.005 * PUBLISHED_COUNTS[name]
     # the classifier is the only part that depends on the number of classes
     assert n - count_parameters(create_model(name, num_classes=10)) == 90 * (
         model.embedding_dim + 1
@@ -227,3 +228,53 @@ def test_register_model_and_count_parameters():
         assert count_parameters(model, trainable_only=True) == total - (64 * 3 + 3)
     finally:
         registry_module._REGISTRY.pop("_test_tiny", None)
+        registry_module._SETTINGS.pop("_test_tiny", None)
+
+
+# Independent of the registry: RepDistiller's train_teacher.py / train_student.py set lr 0.01 for
+# MobileNetV2 and ShuffleNet V1/V2; mdistiller's configs/cifar100/dkd/*.yaml set DKD's beta to 2
+# for resnet56 / resnet110 teachers, 6 for wrn_40_2 / vgg13, 8 otherwise.
+LOW_LR = {"mobilenetv2", "shufflenetv1", "shufflenetv2"}
+DKD_BETA = {"resnet56": 2.0, "resnet110": 2.0, "wrn_40_2": 6.0, "vgg13": 6.0}
+FAMILY_PREFIXES = ("resnet", "wrn", "vgg", "mobilenetv2", "shufflenetv1")
+
+
+@pytest.mark.parametrize("name", ALL_MODELS)
+def test_model_carries_its_architecture_settings(name):
+    from bcpd_sim.vision.distill.dkd import default_beta
+    from bcpd_sim.vision.models import ArchConfig, arch_config, settings_of
+    from bcpd_sim.vision.recipes import get_recipe
+
+    model = create_model(name, num_classes=NUM_CLASSES)
+    cfg = model.arch_cfg
+    assert isinstance(cfg, ArchConfig) and cfg.name == name
+    assert cfg.num_classes == NUM_CLASSES and cfg.kwargs == {}
+    family = next((p for p in FAMILY_PREFIXES if name.startswith(p)), None)
+    assert cfg.family == (family or cfg.family) and cfg.family
+    assert cfg.lr_family == ("low" if name in LOW_LR else "standard")
+    assert cfg.dkd_beta == DKD_BETA.get(name, 8.0)
+    assert arch_config(name) == ArchConfig(name, cfg.family, cfg.lr_family, cfg.dkd_beta)
+    # Readers take the settings from the model (also through torch.compile's wrapper) or a name.
+    std = get_recipe("standard")
+    want_lr = 0.01 if name in LOW_LR else 0.05
+    assert std.lr_for(model) == std.lr_for(name) == want_lr
+    assert settings_of(torch.compile(model)) is cfg
+    assert default_beta(model) == default_beta(name) == DKD_BETA.get(name, 8.0)
+    assert create_distiller_beta(model) == DKD_BETA.get(name, 8.0)
+
+
+def create_distiller_beta(teacher) -> float:
+    from bcpd_sim.vision.distill import create_distiller
+
+    return create_distiller("dkd", teacher, None).hparams["beta"]
+
+
+def test_aliases_and_unknown_names_have_settings_or_defaults():
+    from bcpd_sim.vision.models import settings_of
+    from bcpd_sim.vision.recipes import get_recipe
+
+    assert create_model("ShuffleV1").arch_cfg.lr_family == "low"
+    assert settings_of("mobile_half").name == "mobilenetv2"
+    assert settings_of("not_a_model") is None and settings_of(torch.nn.Linear(2, 2)) is None
+    assert get_recipe("standard").lr_for("not_a_model") == 0.05
+    assert create_model("wrn_16_1", drop_rate=0.3).arch_cfg.kwargs == {"drop_rate": 0.3}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import asdict
 
 import pytest
 import torch
@@ -51,6 +52,12 @@ def test_plan_names_dependencies_and_teacher_seeds(tmp_path):
     assert not run.done
     (run.run_dir).mkdir(parents=True)
     (run.run_dir / "result.json").write_text("{}")
+    assert not run.done  # no record of the config that made it: not reused
+    record = {"config": {**asdict(run.config), "epochs": 7}}
+    (run.run_dir / "config.json").write_text(json.dumps(record))
+    assert not run.done  # made by another config: never reused
+    record["config"]["epochs"] = run.config.epochs
+    (run.run_dir / "config.json").write_text(json.dumps(record))
     assert run.done
 
 
@@ -128,10 +135,9 @@ def test_failed_teacher_skips_its_runs(tmp_path):
         methods=["kd"],
         teacher_losses=["ce"],
         seeds=[0],
-        **{**TINY, "data": "cifar100"},
+        **{**TINY, "data": "cifar100", "num_classes": None},
         data_dir=str(tmp_path / "no-cifar"),
     )
-    spec.num_classes = None
     report = run_sweep(spec, log=lambda m: None)
     assert not report.ok
     assert "does not exist" in report.failed["resnet8-ce-t0"]
@@ -173,3 +179,20 @@ def test_sweep_on_local_ray_instance(tmp_path):
         assert again.ran == [] and len(again.skipped) == 3
     finally:
         ray.shutdown()
+
+
+def test_sweep_reads_a_config_file_and_prints_it(tmp_path, capsys):
+    toml = tmp_path / "sweep.toml"
+    toml.write_text(
+        'out = "S"\npairs = [["resnet56", "resnet20"], ["wrn_40_2", "wrn_16_2"]]\n'
+        'methods = ["kd", "dkd"]\nseeds = [0, 1]\n[method_options.dkd]\nbeta = 4\n'
+    )
+    base = ["cifar100", "sweep", "--config", str(toml)]
+    assert main([*base, "--set", "teacher_seeds=2", "--print-config"]) == 0
+    out = capsys.readouterr().out
+    assert 'pairs = [["resnet56", "resnet20"], ["wrn_40_2", "wrn_16_2"]]' in out
+    assert "teacher_seeds = 2" in out and "method_options = {dkd = {beta = 4}}" in out
+    assert main([*base, "--set", "method_options.dkd.beta=-1", "--print-config"]) == 2
+    assert "dkd.beta must be finite and >= 0" in capsys.readouterr().err
+    assert main([*base, "--pair", "resnet8:nope", "--print-config"]) == 2
+    assert "unknown student architecture 'nope'" in capsys.readouterr().err

@@ -179,3 +179,30 @@ def test_top5_columns_when_runs_record_it(tmp_path, runs_root):
     assert row["mse_top5_last_sd"] == pytest.approx(math.sqrt(2))
     md = to_markdown(table)
     assert "top-5 CE teacher: last / best" in md and "| 91.00 / 92.00 | 95.00 / 96.00 |" in md
+
+
+def test_full_train_runs_form_their_own_labelled_rows(tmp_path):
+    """Runs trained on every image (no validation split) are never pooled with split runs, and
+    the table says which rows report the anchors' last-epoch protocol."""
+    root = tmp_path / "runs"
+    for loss, acc in (("ce", 0.70), ("mse", 0.72)):
+        for protocol in (None, "full_train_last_epoch"):
+            fields = {} if protocol is None else {"protocol": protocol}
+            _write_run(
+                root,
+                f"{loss}-{protocol}",
+                teacher_loss=loss,
+                seed=0,
+                test_acc_last=acc + (0.05 if protocol else 0.0),
+                test_acc_best=None if protocol else acc,
+                teacher_checkpoint=f"t_{loss}",
+                teacher_test_acc=0.75,
+                **fields,
+            )
+    table = build_table(collect_runs([root]))
+    assert sorted(table["protocol"]) == ["full_train_last_epoch", "val_split"]
+    full = table[table["protocol"] == "full_train_last_epoch"].iloc[0]
+    assert full["ce_last_mean"] == pytest.approx(75.0) and math.isnan(full["ce_best_mean"])
+    text = to_markdown(table)
+    assert "| kd (full train, last) |" in text and "| kd |" in text
+    assert "no validation split" in text.splitlines()[0]

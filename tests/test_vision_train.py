@@ -195,6 +195,21 @@ def test_two_epochs_learn_and_resume_to_the_same_result(tmp_path, monkeypatch):
         load_model_from_checkpoint(tmp_path / "full/checkpoints/best.pt", num_classes=100)
 
 
+def test_full_train_uses_every_image_and_reports_the_last_epoch(tmp_path):
+    summary = train_teacher(_config(tmp_path / "full", val_size=None, full_train=True, epochs=1))
+    record = json.loads((tmp_path / "full/config.json").read_text())
+    assert record["data"]["n_val"] == 0 and record["data"]["n_train"] == 600
+    assert record["recipe"]["val_size"] == 0 and record["config"]["full_train"] is True
+    assert (
+        summary["protocol"] == "full_train_last_epoch"
+        and "no validation split" in summary["selection"]
+    )
+    assert summary["best_epoch"] is None and summary["best_epoch_test_acc"] is None
+    assert summary["last_epoch_test_acc"] > 0
+    with pytest.raises(ConfigError, match="full_train uses no validation split"):
+        _config(tmp_path / "bad", full_train=True, val_size=100).validate()
+
+
 def test_mse_teacher_really_trains_with_mse(tmp_path, monkeypatch):
     calls = {"ce": 0, "mse": 0}
     real_ce, real_mse = vlosses.LOSSES["ce"], vlosses.LOSSES["mse"]
@@ -269,10 +284,55 @@ def test_cli_bad_input_is_one_line_exit_2(tmp_path, capsys, monkeypatch, args, m
 
 
 def test_cli_missing_out_is_a_usage_error(capsys):
-    with pytest.raises(SystemExit) as exc:
-        cli.main(["cifar100", "teacher", "--arch", "resnet8"])
-    assert exc.value.code == 2
-    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    assert cli.main(["cifar100", "teacher", "--arch", "resnet8"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--out" in err[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--train-limit", "0"], "train_limit must be an integer in [1, 10000000], got 0"),
+        (["--set", "train_limit=0"], "(--train-limit)"),
+        (["--num-classes", "1001"], "num_classes must be an integer in [2, 1000]"),
+        (["--batch-size", "100000"], "batch_size must be an integer in [1, 65536]"),
+        (["--epochs", "0"], "epochs must be an integer in [1, 100000]"),
+        (["--lr", "0"], "lr must be a number in (0.0, 100.0], got 0.0"),
+        (["--seed", "-1"], "seed must be an integer in [0, 4294967295]"),
+        (["--set", "epochs=2.5"], "epochs must be an integer or none, got 2.5"),
+        (["--set", "archh=resnet8"], "unknown config key 'archh'"),
+        (["--loss", "ce", "--mse-scale", "2"], "mse_scale applies to the mse losses only"),
+    ],
+)
+def test_bad_values_are_refused_before_any_work_and_by_print_config(
+    tmp_path, capsys, args, message
+):
+    for extra in ([], ["--print-config"]):
+        code, out = _cli(capsys, "--out", str(tmp_path / "x"), *args, *extra)
+        assert code == 2 and out.out == ""
+        lines = out.err.strip().splitlines()
+        assert len(lines) == 1 and message in lines[0], out.err
+        assert not (tmp_path / "x").exists()
+
+
+def test_config_file_set_and_print_config_round_trip(tmp_path, capsys):
+    from bcpd_sim.config import read_toml
+
+    toml = tmp_path / "teacher.toml"
+    toml.write_text('arch = "resnet8"\nloss = "mse"\nrecipe = "tiny"\nepochs = 3\n')
+    code, out = _cli(
+        capsys, "--config", str(toml), "--set", "epochs=1", "--out", "o", "--print-config"
+    )
+    assert code == 0
+    printed = tmp_path / "printed.toml"
+    printed.write_text(out.out)
+    raw = read_toml(printed)
+    # flags override the file, --set overrides both; the config's defaults fill the rest
+    assert raw["arch"] == "resnet8" and raw["loss"] == "mse" and raw["epochs"] == 1
+    assert raw["out"] == "o" and raw["device"] == "auto" and raw["data"] == "cifar100"
+    assert TeacherConfig(**raw).validate() == TeacherConfig(
+        out="o", arch="resnet8", loss="mse", recipe="tiny", epochs=1
+    )
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

@@ -14,24 +14,11 @@ DESCRIPTION = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ..config import add_config_arguments
     from ..figure1.config import list_presets
 
-    parser.add_argument(
-        "--preset", default="quick", choices=list_presets(), help="settings to start from"
-    )
-    parser.add_argument("--config", help="a TOML file whose keys override the preset")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override one key, e.g. trained.seeds=4 (repeatable)",
-    )
+    add_config_arguments(parser, presets=list_presets(), default_preset="quick")
     parser.add_argument("--out", default=None, help="run directory (default runs/figure1-<preset>)")
-    parser.add_argument(
-        "--print-config", action="store_true", help="print the resolved config as TOML and exit"
-    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,8 +32,8 @@ def run(args: argparse.Namespace) -> int:
         print(cfg.to_toml())
         return 0
     out = args.out or f"runs/figure1-{args.preset}"
-    run_figure1(cfg, out)
-    summary = render(out)
+    results = run_figure1(cfg, out)
+    summary = render(out, cfg=cfg, results=results)
     print(format_summary(summary))
     print(f"\nwrote {out}/results.parquet, summary.json, figure1.png, figure1.pdf")
     return 0

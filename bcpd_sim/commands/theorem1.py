@@ -31,16 +31,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..theory.report import format_table, run_theorem1
+    from ..rundir import open_run_dir
+    from ..theory.report import check_settings, format_table, run_theorem1
 
-    result = run_theorem1(
-        args.out,
-        mixture=args.mixture,
-        mixture_seed=args.mixture_seed,
-        n=args.n,
-        seed=args.seed,
-        train_n=args.train_n,
-    )
+    settings = {
+        "mixture": args.mixture,
+        "mixture_seed": args.mixture_seed,
+        "n": args.n,
+        "seed": args.seed,
+        "train_n": args.train_n,
+    }
+    check_settings(**settings)  # before the folder is created
+    with open_run_dir(args.out):  # one writer at a time
+        result = run_theorem1(args.out, **settings)
     print(format_table(result))
     print(f"\nwrote {args.out}/theorem1.csv, summary.json, theorem1.png, theorem1.pdf")
     return 0

@@ -155,12 +155,17 @@ class StackedOptimizer:
 
     def _sgd(self, grads, lr, active, o) -> None:
         mom, wd, damp, nest = o["momentum"], o["weight_decay"], o["dampening"], o["nesterov"]
+        # torch.optim.SGD starts the momentum buffer as the undampened gradient: dampening
+        # applies from each member's second step on (``steps`` already counts this one).
+        keep = None
+        if mom > 0 and damp:
+            keep = torch.full_like(self.steps, 1.0 - damp).masked_fill_(self.steps == 1, 1.0)
         for i, (p, g) in enumerate(zip(self.params, grads)):
             d = g + p * wd if wd else g
             lr_b = self._bcast(lr, p)
             if mom > 0:
                 buf = self.state[i]
-                dd = d * (1.0 - damp) if damp else d
+                dd = d * self._bcast(keep.to(d.dtype), d) if keep is not None else d
                 if active is None:  # in place, one pass: buf = dd + mom * buf
                     torch.add(dd, buf, alpha=mom, out=buf)
                     new_buf = buf

@@ -17,312 +17,35 @@ path runs the same step function eagerly.
 
 from __future__ import annotations
 
+import inspect
 import math
 import time
 import warnings
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
-from ..device import resolve_device
-from ..errors import ConfigError
 from ..progress import progress
-from ..validation import check_choice, check_finite_array, check_int, check_positive
 from . import mlp
-from .losses import LOSS_NEEDS, LossSpec, loss_and_grad, make_loss
-from .optim import (
-    StackedOptimizer,
-    lr_factor,
-    make_optimizer_options,
-    make_schedule_options,
+from .losses import Loss, loss_and_grad
+from .optim import StackedOptimizer, lr_factor
+from .plan import (
+    CAPTURE_MODES,
+    SELECTION_RULES,
+    MemberSpec,
+    Split,
+    TrainPlan,
+    make_plan,
+    member_grid,
 )
+from .result import Ensemble, Group
 from .shuffle import permutations, seed_hashes
 
-SELECTION_RULES = ("best_val_acc", "best_val_loss", "last")
-CAPTURE_MODES = ("auto", "eager", "cuda_graph")
-PAPER_WIDTH = (128, 128)
 
-
-@dataclass(frozen=True)
-class MemberSpec:
-    """One member's settings; ``None`` fields take the defaults given to :func:`train`."""
-
-    seed: int
-    lr: float | None = None
-    epochs: int | None = None
-    width: tuple[int, ...] | None = None
-    n_train: int | None = None
-
-
-def member_grid(seeds: Sequence[int] | int, **settings: Sequence[Any]) -> list[MemberSpec]:
-    """Every combination of the listed settings, for each seed (a compact member spec).
-
-    ``member_grid(4, lr=[1e-3, 1e-2], n_train=[500, 5000])`` gives 16 members: seeds 0..3 for
-    each (lr, n_train) pair, ordered with the seed varying fastest.
-    """
-    import itertools
-
-    valid = [f for f in MemberSpec.__dataclass_fields__ if f != "seed"]
-    for key in settings:
-        if key not in valid:
-            raise ConfigError(f"unknown member setting {key!r}; valid: {', '.join(valid)}")
-    if isinstance(seeds, (int, np.integer)):
-        seeds = list(range(check_int("seeds", seeds, minimum=1)))
-    keys = list(settings)
-    out = []
-    for combo in itertools.product(*(list(settings[k]) for k in keys)):
-        for seed in seeds:
-            out.append(MemberSpec(seed=seed, **dict(zip(keys, combo))))
-    return out
-
-
-def _resolve_members(
-    members: int | Sequence[int | Mapping[str, Any] | MemberSpec],
-    *,
-    lr: float,
-    epochs: int,
-    width: Sequence[int],
-    n_train: int | None,
-    n: int,
-) -> list[MemberSpec]:
-    if isinstance(members, (int, np.integer)) and not isinstance(members, bool):
-        count = check_int("members", members, minimum=1)
-        members = list(range(count))
-    if isinstance(members, (str, bytes)) or not isinstance(members, Sequence):
-        raise ConfigError("members must be a count, a list of seeds, or a list of member specs")
-    if len(members) == 0:
-        raise ConfigError("members must not be empty")
-    out: list[MemberSpec] = []
-    for i, m in enumerate(members):
-        if isinstance(m, MemberSpec):
-            spec = m
-        elif isinstance(m, Mapping):
-            valid = {f for f in MemberSpec.__dataclass_fields__}
-            unknown = set(m) - valid
-            if unknown:
-                raise ConfigError(
-                    f"members[{i}]: unknown field(s) {sorted(unknown)}; valid: {sorted(valid)}"
-                )
-            if "seed" not in m:
-                raise ConfigError(f"members[{i}] needs a 'seed'")
-            spec = MemberSpec(**m)
-        else:
-            spec = MemberSpec(seed=m)  # type: ignore[arg-type]
-        seed = check_int(f"members[{i}].seed", spec.seed, minimum=0)
-        m_lr = check_positive(f"members[{i}].lr", lr if spec.lr is None else spec.lr)
-        m_ep = check_int(f"members[{i}].epochs", epochs if spec.epochs is None else spec.epochs)
-        if m_ep < 1:
-            raise ConfigError(f"members[{i}].epochs must be >= 1, got {m_ep}")
-        w = tuple(width if spec.width is None else spec.width)
-        w = tuple(check_int(f"members[{i}].width", h, minimum=1) for h in w)
-        nt = spec.n_train if spec.n_train is not None else n_train
-        nt = n if nt is None else check_int(f"members[{i}].n_train", nt, minimum=1)
-        if nt > n:
-            raise ConfigError(f"members[{i}].n_train={nt} exceeds the {n} training points")
-        out.append(MemberSpec(seed=seed, lr=m_lr, epochs=m_ep, width=w, n_train=nt))
-    return out
-
-
-def _check_labels(name: str, y: Any, n: int, k: int | None) -> np.ndarray:
-    arr = np.asarray(y.detach().cpu() if hasattr(y, "detach") else y)
-    if arr.ndim != 1 or arr.shape[0] != n:
-        raise ConfigError(f"{name} must have shape ({n},), got {arr.shape}")
-    if arr.size and not np.issubdtype(arr.dtype, np.integer):
-        if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
-            raise ConfigError(f"{name} must hold integer class labels")
-    arr = arr.astype(np.int64)
-    if arr.size and arr.min() < 0:
-        raise ConfigError(f"{name} must be >= 0")
-    if k is not None and arr.size and arr.max() >= k:
-        raise ConfigError(f"{name} must lie in [0, {k - 1}] for num_classes={k}")
-    return arr
-
-
-def _as_np(name: str, v: Any, ndim: int | None = None) -> np.ndarray:
-    if hasattr(v, "detach"):
-        v = v.detach().cpu().numpy()
-    return check_finite_array(name, v, ndim=ndim)
-
-
-def _check_soft(name: str, v: Any, n: int, k: int, e: int, probabilities: bool) -> np.ndarray:
-    arr = _as_np(name, v)
-    if arr.shape not in ((n, k), (e, n, k)):
-        raise ConfigError(
-            f"{name} must have shape ({n}, {k}) or ({e}, {n}, {k}) (members, n, K), got {arr.shape}"
-        )
-    if probabilities:
-        if np.any(arr < 0):
-            raise ConfigError(f"{name} must be non-negative probabilities")
-        worst = float(np.max(np.abs(arr.sum(-1) - 1.0))) if arr.size else 0.0
-        if worst > 1e-4:
-            raise ConfigError(f"{name} rows must sum to 1 (worst deviation {worst:.3g})")
-    return arr
-
-
-class Ensemble:
-    """Trained members: selected parameters per shape group, history, selection and config."""
-
-    def __init__(
-        self,
-        groups: list[dict[str, Any]],
-        members: list[MemberSpec],
-        num_classes: int,
-        config: dict[str, Any],
-        history: pd.DataFrame,
-        selection: pd.DataFrame,
-        device: torch.device,
-    ) -> None:
-        self._groups = groups
-        self.members = members
-        self.num_classes = num_classes
-        self.config = config
-        self.history = history
-        self.selection = selection
-        self.selection_rule: str = config["select"]
-        self.selected_epoch: np.ndarray = selection["selected_epoch"].to_numpy()
-        self.device = device
-
-    def __len__(self) -> int:
-        return len(self.members)
-
-    @property
-    def loss(self) -> dict[str, Any]:
-        """The training loss's name and options, as recorded."""
-        return dict(self.config["loss"])
-
-    def _chunk(self, e: int, width: int) -> int:
-        return max(256, int(2**24 // max(1, e * max(width, self.num_classes))))
-
-    def _member_list(self, members: Sequence[int] | None) -> list[int]:
-        if members is None:
-            return list(range(len(self.members)))
-        out = [check_int("members", m, minimum=0) for m in members]
-        if out and max(out) >= len(self.members):
-            raise ConfigError(f"members must lie in [0, {len(self.members) - 1}], got {max(out)}")
-        return out
-
-    def predict_logits(
-        self,
-        x: Any,
-        *,
-        members: Sequence[int] | None = None,
-        as_tensor: bool = False,
-        checkpoint: str = "selected",
-    ) -> Any:
-        """Logits ``(members, n, K)`` of the selected checkpoints (all members, or the listed
-        ones in that order): float64 numpy, or a tensor on the training device with
-        ``as_tensor=True``. ``checkpoint="last"`` uses each member's last-epoch weights instead
-        of the ones chosen by the selection rule."""
-        check_choice("checkpoint", checkpoint, ("selected", "last"))
-        key = "params" if checkpoint == "selected" else "last_params"
-        xa = _as_np("x", x, ndim=2)
-        if xa.shape[1] != self.config["input_dim"]:
-            raise ConfigError(f"x must have {self.config['input_dim']} columns, got {xa.shape[1]}")
-        wanted = self._member_list(members)
-        pos = {m: i for i, m in enumerate(wanted)}
-        dtype = self._groups[0]["params"][0].dtype
-        xt = torch.as_tensor(xa, dtype=dtype, device=self.device)
-        out = torch.empty(
-            len(wanted), xt.shape[0], self.num_classes, dtype=dtype, device=self.device
-        )
-        with torch.no_grad():
-            for g in self._groups:
-                local = [j for j, m in enumerate(g["index"]) if m in pos]
-                if not local:
-                    continue
-                if len(local) == len(g["index"]):
-                    params = g[key]
-                else:
-                    sel = torch.as_tensor(local, device=self.device)
-                    params = [p[sel] for p in g[key]]
-                dest = torch.as_tensor([pos[g["index"][j]] for j in local], device=self.device)
-                step = self._chunk(len(local), max(g["width"]))
-                for a in range(0, xt.shape[0], step):
-                    out[dest, a : a + step] = mlp.logits(params, xt[a : a + step])
-        if as_tensor:
-            return out
-        return out.double().cpu().numpy()
-
-    def predict_proba(
-        self,
-        x: Any,
-        *,
-        members: Sequence[int] | None = None,
-        as_tensor: bool = False,
-        checkpoint: str = "selected",
-    ) -> Any:
-        """Class probabilities ``(members, n, K)`` (softmax of the logits in float64)."""
-        z = self.predict_logits(x, members=members, as_tensor=True, checkpoint=checkpoint)
-        p = torch.softmax(z.double(), dim=-1)
-        return p if as_tensor else p.cpu().numpy()
-
-    def member_module(self, member: int) -> torch.nn.Sequential:
-        """Member ``member``'s selected checkpoint as a plain ``nn.Sequential`` on the CPU."""
-        for g in self._groups:
-            if member in g["index"]:
-                return mlp.member_module(g["params"], g["index"].index(member))
-        raise ConfigError(f"member must lie in [0, {len(self.members) - 1}], got {member}")
-
-    def member_parameters(self, member: int) -> list[torch.Tensor]:
-        """Member ``member``'s selected parameters ``[W1 (out,in), b1, ...]`` (CPU copies)."""
-        for g in self._groups:
-            if member in g["index"]:
-                j = g["index"].index(member)
-                return [p[j].detach().cpu().clone() for p in g["params"]]
-        raise ConfigError(f"member must lie in [0, {len(self.members) - 1}], got {member}")
-
-    def evaluate(self, x: Any, *, y: Any = None, p_star: Any = None) -> pd.DataFrame:
-        """Metrics per member (see :func:`bcpd_sim.metrics.evaluate`) with seed and loss name."""
-        from .. import metrics
-
-        n = len(np.asarray(x))
-        # Members in chunks of about 256 MB of float64 probabilities.
-        chunk = max(1, int(2**25 // max(1, n * self.num_classes)))
-        frames = []
-        for a in range(0, len(self.members), chunk):
-            ids = list(range(a, min(a + chunk, len(self.members))))
-            f = metrics.evaluate(self.predict_proba(x, members=ids), y=y, p_star=p_star)
-            frames.append(f.assign(member=ids))
-        frame = pd.concat(frames, ignore_index=True)
-        frame.insert(1, "seed", [m.seed for m in self.members])
-        frame.insert(2, "loss", self.config["loss"]["name"])
-        frame.insert(3, "selected_epoch", self.selected_epoch)
-        return frame
-
-
-def train(
-    x: Any,
-    y: Any,
-    *,
-    members: int | Sequence[int | Mapping[str, Any] | MemberSpec],
-    loss: str = "ce",
-    loss_options: Mapping[str, Any] | None = None,
-    targets: Any = None,
-    teacher_logits: Any = None,
-    x_val: Any = None,
-    y_val: Any = None,
-    val_targets: Any = None,
-    val_teacher_logits: Any = None,
-    num_classes: int | None = None,
-    lr: float = 5e-4,
-    epochs: int = 100,
-    width: Sequence[int] = PAPER_WIDTH,
-    n_train: int | None = None,
-    batch_size: int = 32,
-    optimizer: str = "sgd",
-    optimizer_options: Mapping[str, Any] | None = None,
-    schedule: str = "constant",
-    schedule_options: Mapping[str, Any] | None = None,
-    select: str | None = None,
-    device: str | torch.device | None = None,
-    dtype: str | torch.dtype = "float32",
-    capture: str = "auto",
-    show_progress: bool | None = None,
-) -> Ensemble:
+def train(x: Any, y: Any, **options: Any) -> Ensemble:
     """Train independent ReLU MLPs ``d -> width... -> K`` together; return an :class:`Ensemble`.
 
     Args:
@@ -344,170 +67,105 @@ def train(
         device: ``None``/``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
         dtype: ``"float32"`` (default) or ``"float64"``.
         capture: ``"auto"`` (a CUDA graph on CUDA, eager on CPU), ``"eager"`` or ``"cuda_graph"``.
+        show_progress: a progress bar per shape group (default: only on a terminal).
+
+    Every argument is checked before any work (:func:`bcpd_sim.ensemble.plan.make_plan`, which
+    takes the same keywords); the plan is then trained by :func:`run_plan`.
     """
-    # ---------------------------------------------------------------- validation (before work)
-    xa = _as_np("x", x, ndim=2)
-    n, d = xa.shape
-    if n == 0:
-        raise ConfigError("x must contain at least one sample")
-    if num_classes is not None:
-        num_classes = check_int("num_classes", num_classes, minimum=2)
-    ya = _check_labels("y", y, n, num_classes)
-    spec: LossSpec = make_loss(loss, loss_options)
-    needs = LOSS_NEEDS[spec.name]
-    k = num_classes
-    for name, arr in (("targets", targets), ("teacher_logits", teacher_logits)):
-        if k is None and arr is not None and hasattr(arr, "shape") and len(arr.shape) >= 2:
-            k = int(arr.shape[-1])
-            if ya.max() >= k:
-                raise ConfigError(
-                    f"{name} must have shape (n, K) with K > max(y) = {int(ya.max())}, "
-                    f"got {tuple(arr.shape)}"
-                )
-    k = k if k is not None else max(2, int(ya.max()) + 1)
-    ya = _check_labels("y", ya, n, k)
-    batch_size = check_int("batch_size", batch_size, minimum=1)
-    lr = check_positive("lr", lr)
-    epochs = check_int("epochs", epochs, minimum=1)
-    specs = _resolve_members(members, lr=lr, epochs=epochs, width=width, n_train=n_train, n=n)
-    e_all = len(specs)
-    opt_opts = make_optimizer_options(optimizer, optimizer_options)
-    sched_opts = make_schedule_options(schedule, schedule_options)
-    check_choice("capture", capture, CAPTURE_MODES)
-    dev = resolve_device(device)
-    if capture == "cuda_graph" and not _GRAPH_BACKEND.available(dev):
-        raise ConfigError("capture='cuda_graph' needs a CUDA device")
-    tdtype = {"float32": torch.float32, "float64": torch.float64}.get(dtype, dtype)  # type: ignore[call-overload]
-    if tdtype not in (torch.float32, torch.float64):
-        raise ConfigError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+    return run_plan(make_plan(x, y, graph_available=_GRAPH_BACKEND.available, **options))
 
-    soft = None
-    if "targets" in needs:
-        if targets is None:
-            raise ConfigError(f"loss {spec.name!r} needs targets (soft target probabilities)")
-        soft = _check_soft("targets", targets, n, k, e_all, probabilities=True)
-    elif targets is not None:
-        raise ConfigError(f"targets are only used by loss 'soft', not {spec.name!r}")
-    teach = None
-    if "teacher_logits" in needs:
-        if teacher_logits is None:
-            raise ConfigError(f"loss {spec.name!r} needs teacher_logits")
-        teach = _check_soft("teacher_logits", teacher_logits, n, k, e_all, probabilities=False)
-    elif teacher_logits is not None:
-        raise ConfigError(f"teacher_logits are only used by loss 'kd', not {spec.name!r}")
 
-    has_val = x_val is not None
-    if has_val != (y_val is not None):
-        raise ConfigError("x_val and y_val must be given together")
-    xv = yv = sv = tv = None
-    if has_val:
-        xv = _as_np("x_val", x_val, ndim=2)
-        if xv.shape[1] != d:
-            raise ConfigError(f"x_val must have {d} columns like x, got {xv.shape[1]}")
-        yv = _check_labels("y_val", y_val, xv.shape[0], k)
-        if val_targets is not None:
-            sv = _check_soft("val_targets", val_targets, xv.shape[0], k, e_all, True)
-        if val_teacher_logits is not None:
-            tv = _check_soft("val_teacher_logits", val_teacher_logits, xv.shape[0], k, e_all, False)
-    if select is None:
-        select = "best_val_acc" if has_val else "last"
-    check_choice("select", select, SELECTION_RULES)
-    if select != "last" and not has_val:
-        raise ConfigError(f"select={select!r} needs x_val and y_val")
-    val_loss_ok = has_val and (
-        (spec.name != "soft" or sv is not None) and (spec.name != "kd" or tv is not None)
-    )
-    if select == "best_val_loss" and not val_loss_ok:
-        raise ConfigError(
-            f"select='best_val_loss' with loss {spec.name!r} needs the validation "
-            + ("val_targets" if spec.name == "soft" else "val_teacher_logits")
+# The keyword arguments are make_plan's (checked there once); show them in help() and IDEs.
+train.__signature__ = inspect.signature(make_plan).replace(  # type: ignore[attr-defined]
+    parameters=[
+        p for p in inspect.signature(make_plan).parameters.values() if p.name != "graph_available"
+    ],
+    return_annotation=Ensemble,
+)
+
+
+@dataclass(frozen=True)
+class DeviceSplit:
+    """A split's tensors on the training device (soft inputs ``(n, K)`` or ``(E, n, K)``)."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    targets: torch.Tensor | None
+    teacher: torch.Tensor | None
+
+    @classmethod
+    def of(cls, split: Split, device: torch.device, dtype: torch.dtype) -> DeviceSplit:
+        def put(a: np.ndarray | None) -> torch.Tensor | None:
+            return None if a is None else torch.as_tensor(a, dtype=dtype, device=device)
+
+        return cls(
+            x=torch.as_tensor(split.x, dtype=dtype, device=device),
+            y=torch.as_tensor(split.y, dtype=torch.int64, device=device),
+            targets=put(split.targets),
+            teacher=put(split.teacher_logits),
         )
 
-    # ---------------------------------------------------------------- data on the device
-    xt = torch.as_tensor(xa, dtype=tdtype, device=dev)
-    yt = torch.as_tensor(ya, dtype=torch.int64, device=dev)
-    st = torch.as_tensor(soft, dtype=tdtype, device=dev) if soft is not None else None
-    tt = torch.as_tensor(teach, dtype=tdtype, device=dev) if teach is not None else None
-    val = None
-    if has_val:
-        val = {
-            "x": torch.as_tensor(xv, dtype=tdtype, device=dev),
-            "y": torch.as_tensor(yv, dtype=torch.int64, device=dev),
-            "targets": torch.as_tensor(sv, dtype=tdtype, device=dev) if sv is not None else None,
-            "teacher": torch.as_tensor(tv, dtype=tdtype, device=dev) if tv is not None else None,
-            "loss_ok": val_loss_ok,
+    def members(self, index: list[int]) -> DeviceSplit:
+        """Per-member (3-d) inputs restricted to a group's members; shared ones unchanged."""
+
+        def rows(t: torch.Tensor | None) -> torch.Tensor | None:
+            return t[index] if t is not None and t.dim() == 3 else t
+
+        return replace(self, targets=rows(self.targets), teacher=rows(self.teacher))
+
+    def batch(self, idx: torch.Tensor, rows: torch.Tensor) -> dict[str, Any]:
+        """The loss inputs at indices ``idx`` ``(E, B)``: labels, targets, teacher logits."""
+        return {
+            "y": self.y[idx],
+            "targets": _gather_rows(self.targets, idx, rows),
+            "teacher_logits": _gather_rows(self.teacher, idx, rows),
         }
 
-    use_graph = capture in ("auto", "cuda_graph") and _GRAPH_BACKEND.available(dev)
-    config: dict[str, Any] = {
-        "loss": spec.as_dict(),
-        "optimizer": {"name": optimizer, **opt_opts},
-        "schedule": {"name": schedule, **sched_opts},
-        "batch_size": batch_size,
-        "select": select,
-        "num_members": e_all,
-        "num_classes": k,
-        "input_dim": d,
-        "n_available": n,
-        "n_val": int(xv.shape[0]) if xv is not None else 0,
-        "device": str(dev),
-        "dtype": str(tdtype).replace("torch.", ""),
-        "capture_requested": capture,
-        "members": [asdict(m) for m in specs],
-    }
 
-    # ---------------------------------------------------------------- one group per width
-    widths: dict[tuple[int, ...], list[int]] = {}
-    for i, m in enumerate(specs):
-        widths.setdefault(tuple(m.width), []).append(i)  # type: ignore[arg-type]
-    groups, hist_frames, sel_frames, captured = [], [], [], []
+@dataclass(frozen=True)
+class GroupResult:
+    """One shape group's trained parameters, its tidy history and its selection table."""
+
+    group: Group
+    history: pd.DataFrame
+    selection: pd.DataFrame
+    captured: bool  # every step ran as a captured CUDA graph
+
+
+def run_plan(plan: TrainPlan) -> Ensemble:
+    """Train a validated plan (see :func:`bcpd_sim.ensemble.plan.make_plan`): one batched job
+    per group of members with the same widths."""
+    data = DeviceSplit.of(plan.train, plan.device, plan.dtype)
+    val = None if plan.val is None else DeviceSplit.of(plan.val, plan.device, plan.dtype)
+    use_graph = plan.capture in ("auto", "cuda_graph") and _GRAPH_BACKEND.available(plan.device)
+    config = plan.record()
     t0 = time.perf_counter()
-
-    def rows_of(t: torch.Tensor | None, index: list[int]) -> torch.Tensor | None:
-        """Per-member (3-d) targets restricted to a group's members; shared ones unchanged."""
-        return t[index] if t is not None and t.dim() == 3 else t
-
-    for w, index in widths.items():
-        val_g = None
-        if val is not None:
-            val_g = {
-                **val,
-                "targets": rows_of(val["targets"], index),
-                "teacher": rows_of(val["teacher"], index),
-            }
-        g, hf, sf, cap = _train_group(
-            [specs[i] for i in index],
+    results = [
+        _GroupTrainer(
+            plan,
+            width,
             index,
-            w,
-            spec,
-            xt,
-            yt,
-            rows_of(st, index),
-            rows_of(tt, index),
-            val_g,
-            k,
-            batch_size,
-            optimizer,
-            opt_opts,
-            schedule,
-            sched_opts,
-            select,
-            dev,
-            tdtype,
+            data.members(index),
+            None if val is None else val.members(index),
             use_graph,
-            capture == "cuda_graph",
-            show_progress,
-        )
-        groups.append(g)
-        hist_frames.append(hf)
-        sel_frames.append(sf)
-        captured.append(cap)
-    config["capture_used"] = "cuda_graph" if captured and all(captured) else "eager"
+        ).fit()
+        for width, index in plan.groups().items()
+    ]
+    config["capture_used"] = "cuda_graph" if all(r.captured for r in results) else "eager"
     config["train_seconds"] = time.perf_counter() - t0
-    history = pd.concat(hist_frames, ignore_index=True)
+    history = pd.concat([r.history for r in results], ignore_index=True)
     history = history.sort_values(["member", "epoch"], ignore_index=True)
-    selection = pd.concat(sel_frames, ignore_index=True).sort_values("member", ignore_index=True)
-    return Ensemble(groups, specs, k, config, history, selection, dev)
+    selection = pd.concat([r.selection for r in results], ignore_index=True)
+    selection = selection.sort_values("member", ignore_index=True)
+    return Ensemble(
+        [r.group for r in results],
+        list(plan.members),
+        plan.num_classes,
+        config,
+        history,
+        selection,
+        plan.device,
+    )
 
 
 def _gather_rows(t: torch.Tensor | None, idx: torch.Tensor, rows: torch.Tensor) -> Any:
@@ -516,196 +174,218 @@ def _gather_rows(t: torch.Tensor | None, idx: torch.Tensor, rows: torch.Tensor) 
     return t[idx] if t.dim() == 2 else t[rows, idx]
 
 
-def _train_group(
-    specs: list[MemberSpec],
-    index: list[int],
-    width: tuple[int, ...],
-    spec: LossSpec,
-    xt: torch.Tensor,
-    yt: torch.Tensor,
-    st: torch.Tensor | None,
-    tt: torch.Tensor | None,
-    val: dict[str, Any] | None,
-    k: int,
-    batch_size: int,
-    opt_name: str,
-    opt_opts: dict[str, Any],
-    sched_name: str,
-    sched_opts: dict[str, Any],
-    select: str,
-    dev: torch.device,
-    tdtype: torch.dtype,
-    use_graph: bool,
-    require_graph: bool,
-    show_progress: bool | None,
-) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame, bool]:
-    e = len(specs)
-    sizes = mlp.layer_sizes(xt.shape[1], width, k)
-    seeds = [m.seed for m in specs]
-    params = mlp.init_stack(seeds, sizes, dev, tdtype)
-    opt = StackedOptimizer(opt_name, opt_opts, params)
-    n_m = np.array([m.n_train for m in specs], dtype=np.int64)
-    ep_m = np.array([m.epochs for m in specs], dtype=np.int64)
-    base_lr = np.array([m.lr for m in specs], dtype=np.float64)
-    steps_m = -(-n_m // batch_size)
-    n_steps = int(steps_m.max())
-    n_epochs = int(ep_m.max())
-    rows = torch.arange(e, device=dev)[:, None]
-    hashes = seed_hashes(seeds, dev)
-    n_list = n_m.tolist()
-    n_m_t = torch.as_tensor(n_m, device=dev)
-    pos = torch.arange(n_steps * batch_size, device=dev)
-    loss_acc = torch.zeros(e, dtype=tdtype, device=dev)
+class _Selection:
+    """Each member's best checkpoint so far under the selection rule."""
 
-    # Static inputs of one step (a CUDA graph reads them; the eager path fills them the same way).
-    s_idx = torch.zeros(e, batch_size, dtype=torch.int64, device=dev)
-    s_valid = torch.zeros(e, batch_size, dtype=tdtype, device=dev)
-    s_lr = torch.zeros(e, dtype=tdtype, device=dev)
-    s_active = torch.ones(e, dtype=torch.bool, device=dev)
+    def __init__(self, rule: str, params: list[torch.Tensor], device: torch.device) -> None:
+        e = params[0].shape[0]
+        self.rule = rule
+        self.params = [p.clone() for p in params] if rule != "last" else None
+        best = torch.full((e,), -math.inf if rule == "best_val_acc" else math.inf, device=device)
+        self.value = best.to(torch.float64)
+        self.epoch = torch.zeros(e, dtype=torch.int64, device=device)
 
-    ws = mlp.Workspace(params, batch_size, xt.shape[1])
-
-    def step(masked: bool) -> None:
-        idx = s_idx
-        xb = ws.gather(xt, idx)
-        acts = ws.forward(params, xb)
-        per, g = loss_and_grad(
-            spec,
-            acts[-1],
-            y=yt[idx],
-            targets=_gather_rows(st, idx, rows),
-            teacher_logits=_gather_rows(tt, idx, rows),
-        )
-        cnt = s_valid.sum(1, keepdim=True).clamp(min=1.0)
-        wgt = s_valid / cnt
-        loss_acc.add_((per * s_valid).sum(1))
-        grads = ws.backward(params, xb, g * wgt.unsqueeze(-1))
-        opt.step(grads, s_lr, s_active if masked else None)
-
-    graphs: dict[bool, Any] = {}
-    graph_ok = use_graph
-
-    def run_step(masked: bool) -> None:
-        nonlocal graph_ok
-        if graph_ok and masked not in graphs:
-            # _capture performs this step (by a checked replay, or eagerly after a failure).
-            graphs[masked] = _capture(step, masked, opt, loss_acc, require_graph)
-            if graphs[masked] is None:
-                graph_ok = False
+    def update(
+        self,
+        epoch: int,
+        vacc: torch.Tensor,
+        vloss: torch.Tensor,
+        active: torch.Tensor,
+        params: list[torch.Tensor],
+    ) -> None:
+        """Keep ``params`` for the active members whose validation score improved."""
+        if self.rule == "last":
             return
-        if graph_ok:
-            graphs[masked].replay()
+        by_acc = self.rule == "best_val_acc"
+        better = (vacc > self.value) if by_acc else (vloss < self.value)
+        better = better & active
+        self.value = torch.where(better, vacc if by_acc else vloss, self.value)
+        self.epoch = torch.where(better, epoch + 1, self.epoch)
+        for bp, p in zip(self.params, params):
+            bp.copy_(torch.where(better.view((-1,) + (1,) * (p.dim() - 1)), p, bp))
+
+
+class _GroupTrainer:
+    """One shape group trained as a batched computation, in named stages: :meth:`fit` runs
+    :meth:`train_epoch` and :meth:`evaluate` per epoch, then :meth:`result`."""
+
+    def __init__(
+        self,
+        plan: TrainPlan,
+        width: tuple[int, ...],
+        index: list[int],
+        data: DeviceSplit,
+        val: DeviceSplit | None,
+        use_graph: bool,
+    ) -> None:
+        specs = [plan.members[i] for i in index]
+        dev, dtype, b = plan.device, plan.dtype, plan.batch_size
+        self.plan, self.width, self.index, self.data, self.val = plan, width, index, data, val
+        self.e = e = len(specs)
+        self.sizes = mlp.layer_sizes(data.x.shape[1], width, plan.num_classes)
+        self.seeds = [m.seed for m in specs]
+        self.params = mlp.init_stack(self.seeds, self.sizes, dev, dtype)
+        self.opt = StackedOptimizer(plan.optimizer, dict(plan.optimizer_options), self.params)
+        self.n_m = np.array([m.n_train for m in specs], dtype=np.int64)
+        self.ep_m = np.array([m.epochs for m in specs], dtype=np.int64)
+        self.base_lr = np.array([m.lr for m in specs], dtype=np.float64)
+        self.steps_m = -(-self.n_m // b)
+        self.n_steps = int(self.steps_m.max())
+        self.n_epochs = int(self.ep_m.max())
+        self.rows = torch.arange(e, device=dev)[:, None]
+        self.hashes = seed_hashes(self.seeds, dev)
+        self.n_m_t = torch.as_tensor(self.n_m, device=dev)
+        self.pos = torch.arange(self.n_steps * b, device=dev)
+        self.loss_acc = torch.zeros(e, dtype=dtype, device=dev)
+        # Static inputs of one step (a CUDA graph reads them; the eager path fills them the same).
+        self.s_idx = torch.zeros(e, b, dtype=torch.int64, device=dev)
+        self.s_valid = torch.zeros(e, b, dtype=dtype, device=dev)
+        self.s_lr = torch.zeros(e, dtype=dtype, device=dev)
+        self.s_active = torch.ones(e, dtype=torch.bool, device=dev)
+        self.ws = mlp.Workspace(self.params, b, data.x.shape[1])
+        self.graphs: dict[bool, Any] = {}
+        self.graph_ok = use_graph
+        self.selection = _Selection(plan.select, self.params, dev)
+        self.epoch_rows: list[tuple[np.ndarray, torch.Tensor]] = []  # (lr, metrics) per epoch
+
+    # ---------------------------------------------------------------- one step
+    def step(self, masked: bool) -> None:
+        """Forward, the loss's gradient, backward and the optimiser update for one batch."""
+        idx = self.s_idx
+        xb = self.ws.gather(self.data.x, idx)
+        acts = self.ws.forward(self.params, xb)
+        per, g = loss_and_grad(self.plan.loss, acts[-1], **self.data.batch(idx, self.rows))
+        cnt = self.s_valid.sum(1, keepdim=True).clamp(min=1.0)
+        wgt = self.s_valid / cnt
+        self.loss_acc.add_((per * self.s_valid).sum(1))
+        grads = self.ws.backward(self.params, xb, g * wgt.unsqueeze(-1))
+        self.opt.step(grads, self.s_lr, self.s_active if masked else None)
+
+    def run_step(self, masked: bool) -> None:
+        """The step, replayed from a captured graph where capture works."""
+        if self.graph_ok and masked not in self.graphs:
+            # _capture performs this step (by a checked replay, or eagerly after a failure).
+            self.graphs[masked] = _capture(
+                self.step, masked, self.opt, self.loss_acc, self.plan.capture == "cuda_graph"
+            )
+            if self.graphs[masked] is None:
+                self.graph_ok = False
+            return
+        if self.graph_ok:
+            self.graphs[masked].replay()
         else:
-            step(masked)
+            self.step(masked)
 
-    # Selection state.
-    best_params = [p.clone() for p in params] if select != "last" else None
-    best_val = torch.full((e,), -math.inf if select == "best_val_acc" else math.inf, device=dev)
-    best_val = best_val.to(torch.float64)
-    best_epoch = torch.zeros(e, dtype=torch.int64, device=dev)
-    h_loss = torch.full((n_epochs, e), math.nan, dtype=torch.float64, device=dev)
-    h_acc = torch.full_like(h_loss, math.nan)
-    h_vloss = torch.full_like(h_loss, math.nan)
-    h_vnll = torch.full_like(h_loss, math.nan)
-    h_lr = np.full((n_epochs, e), np.nan)
-
-    bar_opts = {} if show_progress is None else {"disable": not show_progress}
-    for epoch in progress(range(n_epochs), desc=f"ensemble x{e}", **bar_opts):
-        act_ep = epoch < ep_m
-        factors = np.array([lr_factor(sched_name, sched_opts, epoch, int(t)) for t in ep_m])
-        lr_ep = base_lr * factors
-        h_lr[epoch] = np.where(act_ep, lr_ep, np.nan)
-        s_lr.copy_(torch.as_tensor(lr_ep, dtype=tdtype))
-        perm = permutations(seeds, epoch, n_list, device=dev, hashes=hashes)
-        if perm.shape[1] < n_steps * batch_size:
-            pad = n_steps * batch_size - perm.shape[1]
+    # ---------------------------------------------------------------- stages
+    def train_epoch(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
+        """One epoch over each member's own data order; returns (active members, their lr)."""
+        plan, e, b, n_steps = self.plan, self.e, self.plan.batch_size, self.n_steps
+        act_ep = epoch < self.ep_m
+        factors = np.array(
+            [lr_factor(plan.schedule, plan.schedule_options, epoch, int(t)) for t in self.ep_m]
+        )
+        lr_ep = self.base_lr * factors
+        self.s_lr.copy_(torch.as_tensor(lr_ep, dtype=plan.dtype))
+        perm = permutations(
+            self.seeds, epoch, self.n_m.tolist(), device=plan.device, hashes=self.hashes
+        )
+        if perm.shape[1] < n_steps * b:
+            pad = n_steps * b - perm.shape[1]
             perm = torch.cat([perm, perm.new_zeros(e, pad)], dim=1)
-        valid = (pos[None, :] < n_m_t[:, None]).to(tdtype)
-        idx_ep = perm.view(e, n_steps, batch_size)
-        valid_ep = valid.view(e, n_steps, batch_size)
+        valid = (self.pos[None, :] < self.n_m_t[:, None]).to(plan.dtype)
+        idx_ep = perm.view(e, n_steps, b)
+        valid_ep = valid.view(e, n_steps, b)
         # Which members update at each step of this epoch: (n_steps, e).
-        act_steps = act_ep[None, :] & (np.arange(n_steps)[:, None] < steps_m[None, :])
-        act_steps_t = torch.as_tensor(act_steps, device=dev)
+        act_steps = act_ep[None, :] & (np.arange(n_steps)[:, None] < self.steps_m[None, :])
+        act_steps_t = torch.as_tensor(act_steps, device=plan.device)
         all_active = act_steps.all(axis=1)
-        loss_acc.zero_()
+        self.loss_acc.zero_()
         for s in range(n_steps):
-            s_idx.copy_(idx_ep[:, s])
-            s_valid.copy_(valid_ep[:, s])
-            s_active.copy_(act_steps_t[s])
-            run_step(not bool(all_active[s]))
-        act_t = torch.as_tensor(act_ep, device=dev)
-        tl = (loss_acc.double() / n_m_t.double()).where(act_t, math.nan)
-        h_loss[epoch] = tl
-        if val is not None:
-            vacc, vloss, vnll = _evaluate_val(params, val, spec, k)
-            h_acc[epoch] = vacc.where(act_t, math.nan)
-            h_vloss[epoch] = vloss.where(act_t, math.nan)
-            h_vnll[epoch] = vnll.where(act_t, math.nan)
-            if select != "last":
-                if select == "best_val_acc":
-                    better = vacc > best_val
-                else:
-                    better = vloss < best_val
-                better = better & act_t
-                best_val = torch.where(
-                    better, vacc if select == "best_val_acc" else vloss, best_val
-                )
-                best_epoch = torch.where(better, epoch + 1, best_epoch)
-                for bp, p in zip(best_params, params):
-                    bp.copy_(torch.where(better.view((-1,) + (1,) * (p.dim() - 1)), p, bp))
+            self.s_idx.copy_(idx_ep[:, s])
+            self.s_valid.copy_(valid_ep[:, s])
+            self.s_active.copy_(act_steps_t[s])
+            self.run_step(not bool(all_active[s]))
+        return act_ep, np.where(act_ep, lr_ep, np.nan)
 
-    if select == "last":
-        final = params
-        sel_epoch = ep_m.copy()
-        sel_value = np.full(e, np.nan)
-    else:
-        final = best_params
-        sel_epoch = best_epoch.cpu().numpy()
-        sel_value = best_val.cpu().numpy()
-    group = {
-        "params": [p.detach() for p in final],
-        "last_params": [p.detach() for p in params],
-        "index": list(index),
-        "index_t": torch.as_tensor(index, device=dev),
-        "width": tuple(width),
-        "sizes": sizes,
-    }
-    # Tidy history: one row per (member, epoch) that the member trained.
-    hl, ha, hv, hn = (t.cpu().numpy() for t in (h_loss, h_acc, h_vloss, h_vnll))
-    ep_grid, mem_grid = np.meshgrid(np.arange(n_epochs), np.arange(e), indexing="ij")
-    keep = ep_grid < ep_m[None, :]
-    hist = pd.DataFrame(
-        {
-            "member": np.asarray(index)[mem_grid[keep]],
-            "epoch": ep_grid[keep] + 1,
-            "lr": h_lr[keep],
-            "train_loss": hl[keep],
-            "val_acc": ha[keep],
-            "val_loss": hv[keep],
-            "val_nll": hn[keep],
-        }
-    )
-    sel = pd.DataFrame(
-        {
-            "member": index,
-            "seed": seeds,
-            "rule": select,
-            "selected_epoch": sel_epoch.astype(np.int64),
-            "selected_value": sel_value,
-            "epochs": ep_m,
-            "lr": base_lr,
-            "width": [str(tuple(width))] * e,
-            "n_train": n_m,
-        }
-    )
-    return group, hist, sel, bool(graph_ok and graphs)
+    def evaluate(self, epoch: int, act_ep: np.ndarray, lr: np.ndarray) -> None:
+        """Record the epoch's training loss and validation metrics; update the selection."""
+        act_t = torch.as_tensor(act_ep, device=self.plan.device)
+        nan = torch.full((self.e,), math.nan, dtype=torch.float64, device=self.plan.device)
+        tl = (self.loss_acc.double() / self.n_m_t.double()).where(act_t, math.nan)
+        vacc = vloss = vnll = nan
+        if self.val is not None:
+            vacc, vloss, vnll = _evaluate_val(
+                self.params, self.val, self.plan.loss, self.plan.val_loss_ok
+            )
+            self.selection.update(epoch, vacc, vloss, act_t, self.params)
+            vacc, vloss, vnll = (v.where(act_t, math.nan) for v in (vacc, vloss, vnll))
+        self.epoch_rows.append((lr, torch.stack([tl, vacc, vloss, vnll])))
+
+    def fit(self) -> GroupResult:
+        """Train every epoch, then collect the result."""
+        bar = {} if self.plan.show_progress is None else {"disable": not self.plan.show_progress}
+        for epoch in progress(range(self.n_epochs), desc=f"ensemble x{self.e}", **bar):
+            act_ep, lr = self.train_epoch(epoch)
+            self.evaluate(epoch, act_ep, lr)
+        return self.result()
+
+    def result(self) -> GroupResult:
+        """The selected and last parameters, the tidy history and the selection table."""
+        rule, e, ep_m = self.plan.select, self.e, self.ep_m
+        if rule == "last":
+            final = self.params
+            sel_epoch = ep_m.copy()
+            sel_value = np.full(e, np.nan)
+        else:
+            final = self.selection.params
+            sel_epoch = self.selection.epoch.cpu().numpy()
+            sel_value = self.selection.value.cpu().numpy()
+        group = Group(
+            index=list(self.index),
+            width=tuple(self.width),
+            sizes=self.sizes,
+            params=[p.detach() for p in final],
+            last_params=[p.detach() for p in self.params],
+        )
+        sel = pd.DataFrame(
+            {
+                "member": self.index,
+                "seed": self.seeds,
+                "rule": rule,
+                "selected_epoch": sel_epoch.astype(np.int64),
+                "selected_value": sel_value,
+                "epochs": ep_m,
+                "lr": self.base_lr,
+                "width": [str(tuple(self.width))] * e,
+                "n_train": self.n_m,
+            }
+        )
+        return GroupResult(group, self._history(), sel, bool(self.graph_ok and self.graphs))
+
+    def _history(self) -> pd.DataFrame:
+        """One row per (member, epoch) that the member trained."""
+        h_lr = np.stack([lr for lr, _ in self.epoch_rows])
+        hl, ha, hv, hn = torch.stack([m for _, m in self.epoch_rows], 1).cpu().numpy()
+        ep_grid, mem_grid = np.meshgrid(np.arange(self.n_epochs), np.arange(self.e), indexing="ij")
+        keep = ep_grid < self.ep_m[None, :]
+        return pd.DataFrame(
+            {
+                "member": np.asarray(self.index)[mem_grid[keep]],
+                "epoch": ep_grid[keep] + 1,
+                "lr": h_lr[keep],
+                "train_loss": hl[keep],
+                "val_acc": ha[keep],
+                "val_loss": hv[keep],
+                "val_nll": hn[keep],
+            }
+        )
 
 
 def _evaluate_val(
-    params: list[torch.Tensor], val: dict[str, Any], spec: LossSpec, k: int
+    params: list[torch.Tensor], val: DeviceSplit, loss: Loss, loss_ok: bool
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per-member validation accuracy, training-loss value (NaN when unavailable) and NLL."""
-    xv, yv = val["x"], val["y"]
+    xv, yv = val.x, val.y
     e = params[0].shape[0]
     nv = xv.shape[0]
     wmax = max(p.shape[-1] for p in params)
@@ -722,18 +402,13 @@ def _evaluate_val(
             correct += (z.argmax(-1) == yb).sum(1).double()
             logp = torch.log_softmax(z.double(), -1)
             nsum += -logp.gather(-1, yb.unsqueeze(-1)).squeeze(-1).sum(1)
-            if val["loss_ok"]:
+            if loss_ok:
                 idx = torch.arange(a, min(a + chunk, nv), device=xv.device).unsqueeze(0)
                 idx = idx.expand(e, -1)
-                per, _ = loss_and_grad(
-                    spec,
-                    z,
-                    y=yb,
-                    targets=_gather_rows(val["targets"], idx, rows),
-                    teacher_logits=_gather_rows(val["teacher"], idx, rows),
-                )
+                inputs = val.batch(idx, rows) | {"y": yb}
+                per, _ = loss_and_grad(loss, z, **inputs)
                 lsum += per.double().sum(1)
-    vloss = lsum / nv if val["loss_ok"] else torch.full_like(lsum, math.nan)
+    vloss = lsum / nv if loss_ok else torch.full_like(lsum, math.nan)
     return correct / nv, vloss, nsum / nv
 
 
@@ -756,10 +431,21 @@ class CudaGraphBackend:
 
     @staticmethod
     def capture(fn):
-        """Record ``fn`` (without running it) into a graph with a ``replay()`` method."""
+        """Record ``fn`` (without running it) into a graph with a ``replay()`` method.
+
+        If the capture fails, the caller's stream is made current again (``torch.cuda.graph``
+        can leave the capture stream current when ending a broken capture raises too) and the
+        failed graph is reset, releasing its memory pool, before the error propagates.
+        """
+        caller = torch.cuda.current_stream()
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            fn()
+        try:
+            with torch.cuda.graph(graph):
+                fn()
+        except BaseException:
+            torch.cuda.set_stream(caller)
+            graph.reset()
+            raise
         return graph
 
     @staticmethod
@@ -802,4 +488,13 @@ def _capture(step, masked: bool, opt: StackedOptimizer, loss_acc: torch.Tensor, 
         return None
 
 
-__all__ = ["Ensemble", "MemberSpec", "SELECTION_RULES", "member_grid", "train"]
+# The plan's names are re-exported: ``from bcpd_sim.ensemble.trainer import MemberSpec`` works.
+__all__ = [
+    "CAPTURE_MODES",
+    "Ensemble",
+    "MemberSpec",
+    "SELECTION_RULES",
+    "member_grid",
+    "run_plan",
+    "train",
+]

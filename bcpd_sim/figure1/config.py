@@ -6,32 +6,21 @@ Every field is validated at the boundary; an error names the dotted key and what
 from __future__ import annotations
 
 import copy
-import sys
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import config as generic
+from .. import validation as V
+from ..ensemble.losses import TEACHER_LOSSES
+from ..ensemble.optim import OPTIMIZER_NAMES
+from ..ensemble.plan import SELECTION_RULES
 from ..errors import ConfigError
 from ..mixtures import list_mixtures
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
-
-#: Teacher losses by name: (ensemble loss, its options). Named so results say exactly what ran.
-TEACHER_LOSSES: dict[str, tuple[str, dict[str, Any]]] = {
-    "ce": ("ce", {}),
-    "mse": ("mse", {"reduction_over_classes": "sum"}),
-    "mse_mean": ("mse", {"reduction_over_classes": "mean"}),
-    "mse_logits": ("mse_logits", {"reduction_over_classes": "mean"}),
-    "ls": ("ls", {"epsilon": 0.1}),
-}
-SELECTION_RULES = ("best_val_acc", "best_val_loss", "last")
-OPTIMIZERS = ("sgd", "adam", "adamw")
+from .targets import TARGET_KINDS
 
 
-@dataclass
+@dataclass(frozen=True)
 class DataConfig:
     mixture: str = "paper"  # a bcpd_sim.mixtures preset
     mixture_seed: int = 0  # draws the distribution's parameters (class means)
@@ -41,7 +30,7 @@ class DataConfig:
     n_test: int = 90000
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainConfig:
     """Optimisation shared by teachers and students (the paper's recipe by default)."""
 
@@ -55,7 +44,7 @@ class TrainConfig:
     device: str = "auto"
 
 
-@dataclass
+@dataclass(frozen=True)
 class SimulatedConfig:
     """Students trained on soft targets at controlled distances from p*."""
 
@@ -73,7 +62,7 @@ class SimulatedConfig:
     seed: int = 0
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainedConfig:
     """Teachers trained under named losses at varied quality, then distilled."""
 
@@ -89,7 +78,7 @@ class TrainedConfig:
     seed: int = 0
 
 
-@dataclass
+@dataclass(frozen=True)
 class Figure1Config:
     preset: str = "paper"
     data: DataConfig = field(default_factory=DataConfig)
@@ -99,18 +88,15 @@ class Figure1Config:
     bootstrap: int = 2000  # resamples for confidence intervals
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return generic.to_dict(self)
 
     def to_toml(self) -> str:
-        return dict_to_toml(self.to_dict())
+        return generic.to_toml(self)
 
+    def validate(self) -> None:
+        """Check every field and the fields' combinations; raise ConfigError naming the key."""
+        validate(self)
 
-SECTIONS = {
-    "data": DataConfig,
-    "train": TrainConfig,
-    "simulated": SimulatedConfig,
-    "trained": TrainedConfig,
-}
 
 PRESETS: dict[str, dict[str, Any]] = {
     # The paper's exact settings: 120 eta-students, 10 teachers per loss, 100 epochs, batch 32.
@@ -173,216 +159,108 @@ def load_config(
     """Build a config: the preset, then a TOML file, then ``key=value`` overrides; validated."""
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}; valid: {', '.join(list_presets())}")
-    raw = Figure1Config(preset=preset).to_dict()
-    merge(raw, copy.deepcopy(PRESETS[preset]), where="preset")
+    layers = [("preset", {"preset": preset, **copy.deepcopy(PRESETS[preset])})]
     if file is not None:
-        path = Path(file)
-        if not path.is_file():
-            raise FileNotFoundError(f"config file {path} does not exist")
-        try:
-            data = tomllib.loads(path.read_text())
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
-        data.pop("preset", None)
-        merge(raw, data, where=str(path))
-    for item in overrides or []:
-        key, value = parse_override(item)
-        merge(raw, nest(key, value), where="--set")
-    return build(raw)
+        data = generic.read_toml(file)
+        data.pop("preset", None)  # the preset is chosen on the command line
+        layers.append((str(file), data))
+    return generic.load(Figure1Config, layers=layers, overrides=overrides or [])
 
 
-def parse_override(item: str) -> tuple[str, Any]:
-    """``a.b=value`` -> ("a.b", parsed value); values are TOML literals, else plain strings."""
-    if "=" not in item:
-        raise ConfigError(f"--set expects key=value, got {item!r}")
-    key, text = (s.strip() for s in item.split("=", 1))
-    try:
-        value = tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
-        value = text
-    return key, value
-
-
-def nest(key: str, value: Any) -> dict[str, Any]:
-    out: dict[str, Any] = value
-    for part in reversed(key.split(".")):
-        out = {part: out}
-    return out
-
-
-def merge(base: dict, update: dict, *, where: str, prefix: str = "") -> None:
-    """Recursively merge ``update`` into ``base``; unknown keys are errors naming the key."""
-    for key, value in update.items():
-        dotted = f"{prefix}{key}"
-        if key not in base:
-            valid = ", ".join(f"{prefix}{k}" for k in base)
-            raise ConfigError(f"unknown config key {dotted!r} (from {where}); valid: {valid}")
-        if isinstance(base[key], dict):
-            if not isinstance(value, dict):
-                raise ConfigError(
-                    f"config key {dotted!r} is a section; set its fields, e.g. {dotted}.<field>"
-                )
-            merge(base[key], value, where=where, prefix=f"{dotted}.")
-        else:
-            base[key] = value
-
-
-def _coerce(key: str, value: Any, default: Any) -> Any:
-    if isinstance(default, bool):
-        if not isinstance(value, bool):
-            raise ConfigError(f"{key} must be true or false, got {value!r}")
-        return value
-    if isinstance(default, int):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{key} must be an integer, got {value!r}")
-        return value
-    if isinstance(default, float):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{key} must be a number, got {value!r}")
-        return float(value)
-    if isinstance(default, str):
-        if not isinstance(value, str):
-            raise ConfigError(f"{key} must be a string, got {value!r}")
-        return value
-    if isinstance(default, list):
-        if not isinstance(value, list):
-            raise ConfigError(f"{key} must be a list, got {value!r}")
-        return value
-    return value
+def load_run_config(path: str | Path) -> Figure1Config:
+    """The config a run wrote (``config.toml``); keys added since the run take their defaults."""
+    return generic.load(Figure1Config, layers=[(str(path), generic.read_toml(path))])
 
 
 def build(raw: dict[str, Any]) -> Figure1Config:
-    sections = {}
-    for name, cls in SECTIONS.items():
-        defaults = cls()
-        values = {
-            f.name: _coerce(f"{name}.{f.name}", raw[name][f.name], getattr(defaults, f.name))
-            for f in fields(cls)
-        }
-        sections[name] = cls(**values)
-    cfg = Figure1Config(
-        preset=raw["preset"], bootstrap=_coerce("bootstrap", raw["bootstrap"], 0), **sections
-    )
-    validate(cfg)
+    """A validated config from nested dicts (e.g. a parsed TOML file)."""
+    cfg = generic.from_dict(Figure1Config, raw)
+    cfg.validate()
     return cfg
 
 
-def _positive_ints(key: str, values: list, *, allow_empty: bool = False) -> None:
-    if not values and not allow_empty:
-        raise ConfigError(f"{key} must not be empty")
-    for v in values:
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ConfigError(f"{key} entries must be positive integers, got {v!r}")
-
-
-def _fractions(key: str, values: list, *, low_open: bool = True) -> None:
-    for v in values:
-        if (
-            isinstance(v, bool)
-            or not isinstance(v, (int, float))
-            or not (0 < v <= 1 if low_open else 0 <= v <= 1)
-        ):
-            raise ConfigError(f"{key} entries must lie in (0, 1], got {v!r}")
+#: Upper bounds that no sensible run reaches; memory and work are checked separately.
+MAX_POINTS = 10**9
+MAX_EPOCHS = 10**6
+MAX_BOOTSTRAP = 100_000  # each resample recomputes every correlation of the summary
 
 
 def validate(cfg: Figure1Config) -> None:
-    """Check every field; raise ConfigError naming the key."""
+    """Check every field, then the run's estimated memory and work; raise ConfigError naming the
+    key. The allowed names come from where they are defined (mixtures, ensemble optimisers and
+    selection rules, teacher losses)."""
     d, t, s, r = cfg.data, cfg.train, cfg.simulated, cfg.trained
-    if d.mixture not in list_mixtures():
-        raise ConfigError(
-            f"unknown data.mixture {d.mixture!r}; valid: {', '.join(list_mixtures())}"
-        )
+    V.check_choice("preset", cfg.preset, PRESETS)
+    V.check_choice("data.mixture", d.mixture, list_mixtures())
+    V.check_seed("data.mixture_seed", d.mixture_seed)
+    V.check_seed("data.sample_seed", d.sample_seed)
     for key in ("n_train", "n_val", "n_test"):
-        if getattr(d, key) < 2:
-            raise ConfigError(f"data.{key} must be >= 2, got {getattr(d, key)}")
-    _positive_ints("train.width", t.width)
-    if not t.lr > 0:
-        raise ConfigError(f"train.lr must be > 0, got {t.lr}")
-    if not 0 <= t.momentum < 1:
-        raise ConfigError(f"train.momentum must lie in [0, 1), got {t.momentum}")
-    if t.optimizer not in OPTIMIZERS:
+        V.check_int(f"data.{key}", getattr(d, key), minimum=2, maximum=MAX_POINTS)
+    V.check_each("train.width", t.width, V.check_int, allow_empty=False, minimum=1)
+    V.check_positive("train.lr", t.lr)
+    V.check_fraction("train.momentum", t.momentum, open_high=True)
+    V.check_choice("train.optimizer", t.optimizer, OPTIMIZER_NAMES)
+    V.check_int("train.batch_size", t.batch_size, minimum=1)
+    if t.batch_size > d.n_train:
         raise ConfigError(
-            f"unknown train.optimizer {t.optimizer!r}; valid: {', '.join(OPTIMIZERS)}"
+            f"train.batch_size={t.batch_size:,} exceeds data.n_train={d.n_train:,} (one batch "
+            "would hold more than the whole training set)"
         )
-    if t.batch_size < 1 or t.epochs < 1:
-        raise ConfigError("train.batch_size and train.epochs must be >= 1")
-    if t.select not in SELECTION_RULES:
-        raise ConfigError(f"unknown train.select {t.select!r}; valid: {', '.join(SELECTION_RULES)}")
-    if s.eta_uniform < 0 or s.eta_low < 0:
-        raise ConfigError(
-            "simulated.eta_uniform and simulated.eta_low must be >= 0 (eta itself is drawn in [0, 1])"
-        )
-    for key in ("temperatures", "gaussian"):
-        for v in getattr(s, key):
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
-                raise ConfigError(f"simulated.{key} entries must be > 0, got {v!r}")
-    for v in s.etas:
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1:
-            raise ConfigError(f"simulated.etas entries must lie in [0, 1], got {v!r}")
-    _fractions("simulated.dirichlet", s.dirichlet)
-    _fractions("simulated.label_smoothing", s.label_smoothing)
-    if s.student_temperature <= 0 or r.student_temperature <= 0:
-        raise ConfigError("student_temperature must be > 0")
-    if (
-        s.enabled
-        and s.eta_uniform
-        + s.eta_low
-        + len(s.etas)
-        + len(s.temperatures)
-        + len(s.dirichlet)
-        + len(s.gaussian)
-        + len(s.label_smoothing)
-        == 0
-    ):
+    V.check_int("train.epochs", t.epochs, minimum=1, maximum=MAX_EPOCHS)
+    V.check_choice("train.select", t.select, SELECTION_RULES)
+    V.check_seed("simulated.seed", s.seed)
+    for kind in TARGET_KINDS.values():
+        kind.validate(s)
+    V.check_positive("simulated.student_temperature", s.student_temperature)
+    if s.enabled and not simulated_sizes(s):
         raise ConfigError(
             "simulated study is enabled but its grids are empty (set simulated.eta_uniform > 0, ...)"
         )
+    V.check_seed("trained.seed", r.seed)
+    V.check_positive("trained.student_temperature", r.student_temperature)
     if r.enabled:
-        if not r.losses:
-            raise ConfigError("trained.losses must not be empty")
-        for loss in r.losses:
-            if loss not in TEACHER_LOSSES:
-                raise ConfigError(
-                    f"unknown trained.losses entry {loss!r}; valid: {', '.join(TEACHER_LOSSES)}"
-                )
-        if len(set(r.losses)) != len(r.losses):
-            raise ConfigError("trained.losses must not repeat a loss")
-        if r.teacher_select not in SELECTION_RULES:
-            raise ConfigError(
-                f"unknown trained.teacher_select {r.teacher_select!r}; valid: {', '.join(SELECTION_RULES)}"
-            )
-        if r.seeds < 1 or r.students_per_teacher < 1:
-            raise ConfigError("trained.seeds and trained.students_per_teacher must be >= 1")
-        _positive_ints("trained.epochs", r.epochs)
-        _positive_ints("trained.n_train", r.n_train)
+        V.check_each(
+            "trained.losses", r.losses, V.check_choice, allow_empty=False, allowed=TEACHER_LOSSES
+        )
+        V.check_unique("trained.losses", r.losses)
+        V.check_choice("trained.teacher_select", r.teacher_select, SELECTION_RULES)
+        V.check_int("trained.seeds", r.seeds, minimum=1)
+        V.check_int("trained.students_per_teacher", r.students_per_teacher, minimum=1)
+        V.check_each(
+            "trained.epochs",
+            r.epochs,
+            V.check_int,
+            allow_empty=False,
+            minimum=1,
+            maximum=MAX_EPOCHS,
+        )
+        V.check_each("trained.n_train", r.n_train, V.check_int, allow_empty=False, minimum=1)
         if max(r.n_train) > d.n_train:
-            raise ConfigError(f"trained.n_train entries must be <= data.n_train ({d.n_train})")
+            raise ConfigError(
+                f"trained.n_train entries must be <= data.n_train ({d.n_train}), got {max(r.n_train)}"
+            )
         if not r.widths:
             raise ConfigError("trained.widths must not be empty")
-        for w in r.widths:
-            _positive_ints("trained.widths", w if isinstance(w, list) else [w])
+        for i, w in enumerate(r.widths):
+            V.check_each(f"trained.widths[{i}]", w, V.check_int, allow_empty=False, minimum=1)
     if not s.enabled and not r.enabled:
         raise ConfigError("both studies are disabled; enable simulated.enabled or trained.enabled")
-    if cfg.bootstrap < 10:
-        raise ConfigError(f"bootstrap must be >= 10, got {cfg.bootstrap}")
+    V.check_int("bootstrap", cfg.bootstrap, minimum=10, maximum=MAX_BOOTSTRAP)
+    check_budget(cfg)
 
 
-def dict_to_toml(data: dict[str, Any]) -> str:
-    """A minimal TOML writer for this config (scalars, lists, one level of tables)."""
+def simulated_sizes(s: SimulatedConfig) -> dict[str, int]:
+    """Students per simulated-target kind (kinds with none left out)."""
+    sizes = {name: kind.count(s) for name, kind in TARGET_KINDS.items()}
+    return {name: n for name, n in sizes.items() if n}
 
-    def lit(v: Any) -> str:
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if isinstance(v, str):
-            return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-        if isinstance(v, list):
-            return "[" + ", ".join(lit(x) for x in v) + "]"
-        return repr(v)
 
-    top = [f"{k} = {lit(v)}" for k, v in data.items() if not isinstance(v, dict)]
-    tables = [
-        f"\n[{k}]\n" + "\n".join(f"{kk} = {lit(vv)}" for kk, vv in v.items())
-        for k, v in data.items()
-        if isinstance(v, dict)
-    ]
-    return "\n".join(top) + "\n" + "\n".join(tables) + "\n"
+def check_budget(cfg: Figure1Config) -> None:
+    """Refuse a config whose largest training job cannot fit in memory, or whose training work
+    is absurd; the error names the key that drives the estimate."""
+    from ..mixtures import make_mixture
+    from .budget import check_jobs
+
+    d = cfg.data
+    mix = make_mixture(d.mixture, seed=d.mixture_seed)
+    check_jobs(cfg, dim=mix.dim, num_classes=mix.num_classes)

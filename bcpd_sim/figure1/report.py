@@ -8,15 +8,26 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from .. import io
+from .config import Figure1Config
 from .plot import plot_figure1, plot_paired
 from .study import load_run
 from .summary import write_summary
 
 
-def render(run_dir: str | Path) -> dict:
-    """Write summary.json, correlations.csv, figure1.png/.pdf and paired.png from results.parquet."""
+def render(
+    run_dir: str | Path,
+    *,
+    cfg: Figure1Config | None = None,
+    results: pd.DataFrame | None = None,
+) -> dict:
+    """Write summary.json, correlations.csv, figure1.png/.pdf and paired.png into ``run_dir``.
+
+    A run passes its config and results in memory; ``bcpd-sim plot`` gives neither, and they are
+    read from ``config.toml`` and ``results.parquet``.
+    """
     run_dir = Path(run_dir)
-    cfg, results = load_run(run_dir)
+    if cfg is None or results is None:
+        cfg, results = load_run(run_dir)
     summary = write_summary(run_dir, results, resamples=cfg.bootstrap)
     d = cfg.data
     title = (

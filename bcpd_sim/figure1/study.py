@@ -19,22 +19,12 @@ from scipy.special import softmax
 
 from .. import io, metrics
 from ..ensemble import MemberSpec, train
-from ..errors import ConfigError
 from ..mixtures import Sample, make_mixture
-from ..progress import progress
+from ..progress import ProgressLog, progress
 from ..provenance import environment
+from ..rundir import RunDir, open_run_dir
 from . import targets as T
-from .config import TEACHER_LOSSES, Figure1Config, load_config
-
-SIMULATED_KINDS = (
-    "eta_uniform",
-    "eta_low",
-    "etas",
-    "tempered",
-    "dirichlet",
-    "gaussian",
-    "label_smoothing",
-)
+from .config import TEACHER_LOSSES, Figure1Config, load_config, load_run_config
 
 
 @dataclass
@@ -65,18 +55,9 @@ def plan_cells(cfg: Figure1Config) -> list[Cell]:
     cells = []
     s = cfg.simulated
     if s.enabled:
-        sizes = {
-            "eta_uniform": s.eta_uniform,
-            "eta_low": s.eta_low,
-            "etas": len(s.etas),
-            "tempered": len(s.temperatures),
-            "dirichlet": len(s.dirichlet),
-            "gaussian": len(s.gaussian),
-            "label_smoothing": len(s.label_smoothing),
-        }
-        for i, kind in enumerate(SIMULATED_KINDS):
-            if sizes[kind]:
-                cells.append(Cell(f"simulated-{kind}", "simulated", kind, i))
+        for i, (name, kind) in enumerate(T.TARGET_KINDS.items()):
+            if kind.count(s):
+                cells.append(Cell(f"simulated-{name}", "simulated", name, i))
     if cfg.trained.enabled:
         for loss in cfg.trained.losses:
             cells.append(Cell(f"trained-{loss}", "trained", loss, list(TEACHER_LOSSES).index(loss)))
@@ -145,37 +126,18 @@ def simulated_targets(
 ) -> tuple[list[float], np.ndarray]:
     """The cell's target parameters and its soft targets (E, n, K) on ``sample``."""
     s = cfg.simulated
-    rng = np.random.default_rng([s.seed, cell.index])
-    params: list[float]
-    if cell.kind == "eta_uniform":
-        params = list(rng.uniform(0.0, 1.0, s.eta_uniform))
-    elif cell.kind == "eta_low":
-        params = list(rng.uniform(0.0, 0.5, s.eta_low))
-    elif cell.kind == "etas":
-        params = list(s.etas)
-    else:
-        params = {
-            "tempered": s.temperatures,
-            "dirichlet": s.dirichlet,
-            "gaussian": s.gaussian,
-            "label_smoothing": s.label_smoothing,
-        }[cell.kind]
-    y, p = sample.y, sample.p_star
-    k = p.shape[1]
-    out = []
-    for j, v in enumerate(params):
-        noise = np.random.default_rng([s.seed, cell.index, j, noise_seed])
-        if cell.kind in ("eta_uniform", "eta_low", "etas"):
-            out.append(T.eta_mix(y, p, v))
-        elif cell.kind == "tempered":
-            out.append(T.tempered(p, v))
-        elif cell.kind == "dirichlet":
-            out.append(T.dirichlet_noise(p, v, noise))
-        elif cell.kind == "gaussian":
-            out.append(T.gaussian_noise(p, v, noise))
-        else:
-            out.append(T.label_smoothing(y, k, v))
-    return [float(v) for v in params], np.stack(out)
+    kind = T.TARGET_KINDS[cell.kind]
+    params = kind.params(s, np.random.default_rng([s.seed, cell.index]))
+    out = [
+        kind.make(
+            sample.y,
+            sample.p_star,
+            v,
+            np.random.default_rng([s.seed, cell.index, j, noise_seed]),
+        )
+        for j, v in enumerate(params)
+    ]
+    return params, np.stack(out)
 
 
 def run_simulated_cell(cfg: Figure1Config, cell: Cell, data: Data) -> pd.DataFrame:
@@ -313,17 +275,16 @@ def run_trained_cell(cfg: Figure1Config, cell: Cell, data: Data) -> pd.DataFrame
 def run_figure1(
     cfg: Figure1Config, out: str | Path, *, show_progress: bool | None = None
 ) -> pd.DataFrame:
-    """Run (or resume) both studies into ``out``; return the results table (one row per student)."""
-    out = Path(out)
-    config_path = out / "config.toml"
-    text = cfg.to_toml()
-    if config_path.exists() and config_path.read_text() != text:
-        raise ConfigError(
-            f"{out} holds a run with a different config; choose another --out, or rerun with the settings in {config_path}"
-        )
-    io.write_text(config_path, text)
-    for stale in (out / "cells").glob(".*.tmp"):  # left by a run killed mid-write
-        stale.unlink()
+    """Run (or resume) both studies into ``out``; return the results table (one row per student).
+
+    ``out`` is locked while the run lasts; cells made by another config are never reused.
+    """
+    with open_run_dir(out, cfg.to_toml()) as run:
+        return _run_cells(cfg, run, show_progress)
+
+
+def _run_cells(cfg: Figure1Config, run: RunDir, show_progress: bool | None) -> pd.DataFrame:
+    out = run.path
     data = prepare_data(cfg)
     cells = plan_cells(cfg)
     env = environment()
@@ -333,11 +294,14 @@ def run_figure1(
         unit="cell",
         disable=None if show_progress is None else not show_progress,
     )
+    log = ProgressLog("figure1", len(cells), enabled=None if show_progress is None else False)
     frames = []
     for cell in cells:
         path = out / "cells" / f"{cell.id}.parquet"
-        if path.exists():
-            frames.append(pd.read_parquet(path))
+        cached = run.cached_table(path)
+        if cached is not None:
+            frames.append(cached)
+            log.finished(cell.id, cached=True)
             bar.update(1)
             continue
         bar.set_postfix_str(cell.id)
@@ -359,8 +323,11 @@ def run_figure1(
             git_commit=env["git_commit"],
             device=env["device"],
         )
-        io.write_table(path, frame)
-        frames.append(frame)
+        frames.append(frame.assign(config_fingerprint=run.fingerprint))
+        io.write_table(path, frames[-1])
+        log.finished(
+            cell.id, f"mean student acc {frame.student_acc.mean():.4f} ({len(frame)} students)"
+        )
         bar.update(1)
     bar.close()
     results = pd.concat(frames, ignore_index=True)
@@ -376,15 +343,7 @@ def load_run(run_dir: str | Path) -> tuple[Figure1Config, pd.DataFrame]:
         raise FileNotFoundError(
             f"{run_dir} has no results.parquet; run `bcpd-sim figure1 --out {run_dir}` first"
         )
-    from .config import Figure1Config, build, merge, tomllib
-
-    raw = Figure1Config().to_dict()  # keys added since the run was made take their defaults
-    merge(
-        raw,
-        tomllib.loads((run_dir / "config.toml").read_text()),
-        where=str(run_dir / "config.toml"),
-    )
-    cfg = build(raw)
+    cfg = load_run_config(run_dir / "config.toml")
     return cfg, pd.read_parquet(results)
 
 

@@ -1,15 +1,30 @@
 """Simulated teachers: soft targets at controlled distances from the BCPD.
 
-Each returns (n, K) float64 probabilities for the given labels y and BCPD p*.
+Each returns (n, K) float64 probabilities for the given labels y and BCPD p*. The kinds of target
+the Figure-1 study trains students on are registered in :data:`TARGET_KINDS` (one small class
+each: its config key, how its parameters are drawn, how its targets are made, its label).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
+from .. import validation as V
 from ..simplex import label_smoothing, onehot, tempered
 
-__all__ = ["dirichlet_noise", "eta_mix", "gaussian_noise", "label_smoothing", "onehot", "tempered"]
+__all__ = [
+    "TARGET_KINDS",
+    "TargetKind",
+    "dirichlet_noise",
+    "eta_mix",
+    "gaussian_noise",
+    "label_smoothing",
+    "onehot",
+    "register",
+    "tempered",
+]
 
 
 def eta_mix(y: np.ndarray, p_star: np.ndarray, eta: float) -> np.ndarray:
@@ -27,3 +42,126 @@ def gaussian_noise(p_star: np.ndarray, sd: float, rng: np.random.Generator) -> n
     """p* + N(0, sd^2), clipped at a small floor and renormalised."""
     noisy = np.clip(p_star + sd * rng.standard_normal(p_star.shape), 1e-6, None)
     return noisy / noisy.sum(axis=1, keepdims=True)
+
+
+# --------------------------------------------------------------------------- the kinds of target
+class TargetKind:
+    """A family of simulated teachers: its config key, how its parameters are drawn, its targets.
+
+    A subclass sets ``name`` (the cell and ``teacher_kind``), ``key`` (the
+    :class:`~bcpd_sim.figure1.config.SimulatedConfig` field holding its parameters: a list of
+    values, or a count of random draws with :meth:`params` overridden), ``label`` (for tables and
+    figures), :meth:`make`, and :meth:`check_param` when its values are not fractions in [0, 1];
+    :func:`register` adds it. Append new kinds at the end: a kind's
+    position seeds its cell, so the existing cells keep their numbers.
+    """
+
+    name: str = ""
+    key: str = ""
+    label: str = ""
+
+    def check_param(self, key: str, value: Any) -> float:
+        """One parameter value, checked (default: a fraction in [0, 1])."""
+        return V.check_fraction(key, value)
+
+    def validate(self, cfg: Any) -> None:
+        """Check this kind's field of the simulated config ``cfg``, naming ``simulated.<key>``."""
+        value = getattr(cfg, self.key)
+        if isinstance(value, int):
+            V.check_int(f"simulated.{self.key}", value, minimum=0)
+        else:
+            V.check_each(f"simulated.{self.key}", value, self.check_param)
+
+    def count(self, cfg: Any) -> int:
+        """How many students the simulated config ``cfg`` asks for."""
+        value = getattr(cfg, self.key)
+        return value if isinstance(value, int) else len(value)
+
+    def params(self, cfg: Any, rng: np.random.Generator) -> list[float]:
+        """The kind's parameter per student (``rng`` is the cell's own stream)."""
+        return [float(v) for v in getattr(cfg, self.key)]
+
+    def make(
+        self, y: np.ndarray, p_star: np.ndarray, param: float, rng: np.random.Generator
+    ) -> np.ndarray:
+        """Soft targets (n, K) for labels ``y`` and BCPD ``p_star`` (``rng``: this student's)."""
+        raise NotImplementedError
+
+
+TARGET_KINDS: dict[str, TargetKind] = {}
+
+
+def register(kind: type[TargetKind]) -> type[TargetKind]:
+    """Class decorator: add a target kind to :data:`TARGET_KINDS` under its ``name``."""
+    TARGET_KINDS[kind.name] = kind()
+    return kind
+
+
+class _EtaMix(TargetKind):
+    def make(self, y, p_star, param, rng):
+        return eta_mix(y, p_star, param)
+
+
+@register
+class EtaUniform(_EtaMix):
+    name, key, label = "eta_uniform", "eta_uniform", "eta-mix, eta ~ U(0, 1)"
+
+    def params(self, cfg, rng):
+        return [float(v) for v in rng.uniform(0.0, 1.0, cfg.eta_uniform)]
+
+
+@register
+class EtaLow(_EtaMix):
+    name, key, label = "eta_low", "eta_low", "eta-mix, eta ~ U(0, 0.5)"
+
+    def params(self, cfg, rng):
+        return [float(v) for v in rng.uniform(0.0, 0.5, cfg.eta_low)]
+
+
+@register
+class Etas(_EtaMix):
+    name, key, label = "etas", "etas", "eta-mix, listed eta"
+
+
+@register
+class Tempered(TargetKind):
+    name, key, label = "tempered", "temperatures", "tempered p*, softmax(log p* / T)"
+
+    def check_param(self, key, value):
+        return V.check_positive(key, value)
+
+    def make(self, y, p_star, param, rng):
+        return tempered(p_star, param)
+
+
+@register
+class Dirichlet(TargetKind):
+    name, key, label = "dirichlet", "dirichlet", "(1 - w) p* + w Dir(1)"
+
+    def check_param(self, key, value):
+        return V.check_fraction(key, value, open_low=True)
+
+    def make(self, y, p_star, param, rng):
+        return dirichlet_noise(p_star, param, rng)
+
+
+@register
+class Gaussian(TargetKind):
+    name, key, label = "gaussian", "gaussian", "p* + N(0, s^2), clipped, renormalised"
+
+    def check_param(self, key, value):
+        return V.check_positive(key, value)
+
+    def make(self, y, p_star, param, rng):
+        return gaussian_noise(p_star, param, rng)
+
+
+@register
+class LabelSmoothing(TargetKind):
+    name, key, label = "label_smoothing", "label_smoothing", "label smoothing of e_y"
+
+    def check_param(self, key, value):
+        return V.check_fraction(key, value, open_low=True)
+
+    def make(self, y, p_star, param, rng):
+        return label_smoothing(y, p_star.shape[1], param)

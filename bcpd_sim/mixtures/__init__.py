@@ -14,6 +14,7 @@ from .gaussian import (
 )
 from .label_noise import LabelNoiseMixture, pair_flip_transition, symmetric_transition
 from .presets import list_mixtures, make_mixture
+from .superclass import SuperClassMixture
 from .warp import CouplingWarp, WarpedMixture
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "LabelNoiseMixture",
     "MultiModalGaussianMixture",
     "Sample",
+    "SuperClassMixture",
     "WarpedMixture",
     "list_mixtures",
     "make_mixture",

@@ -65,7 +65,7 @@ def check_priors(priors, num_classes: int) -> np.ndarray:
     if arr.shape != (num_classes,):
         raise ConfigError(f"priors must have shape ({num_classes},), got {arr.shape}")
     if not np.all(np.isfinite(arr)) or np.any(arr < 0):
-        raise ConfigError("priors must be finite and non-negative")
+        raise ConfigError(f"priors must be finite and non-negative, got {arr.tolist()}")
     if not np.isclose(arr.sum(), 1.0, atol=1e-9):
         raise ConfigError(f"priors must sum to 1, got {arr.sum():.12g}")
     return arr
@@ -98,6 +98,11 @@ class ClassConditionalDistribution(ABC):
     def _sample_given_labels(self, y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Inputs x ~ p(x | y) for the given labels, shape (len(y), d)."""
 
+    def _class_log_density_shifted(self, x: np.ndarray) -> np.ndarray:
+        """log p(x | y=k) minus any per-row constant (cancels in p*); families override it
+        where a shifted form keeps more precision."""
+        return self._class_log_density(x)
+
     def _chunk_rows(self) -> int:
         """Rows per chunk so that the scratch arrays stay under CHUNK_BYTES."""
         per_row = 8 * (self.dim + 4 * self.num_classes * max(1, self._scratch_per_class()))
@@ -122,7 +127,9 @@ class ClassConditionalDistribution(ABC):
         """log p*(k | x), shape (n, K), float64, computed with log-sum-exp."""
         x = self._check_x(x)
         log_pi = np.log(self.priors)
-        return self._chunked(x, lambda c: log_softmax_rows(self._class_log_density(c) + log_pi))
+        return self._chunked(
+            x, lambda c: log_softmax_rows(self._class_log_density_shifted(c) + log_pi)
+        )
 
     def bcpd(self, x) -> np.ndarray:
         """The Bayes conditional probability density p*(k | x), shape (n, K), float64."""

@@ -8,7 +8,7 @@ components of class k.
 from __future__ import annotations
 
 import numpy as np
-from scipy.linalg import solve_triangular
+from scipy.linalg import cho_solve, solve_triangular
 from scipy.special import logsumexp
 
 from ..errors import ConfigError
@@ -46,10 +46,16 @@ class GaussianComponents(ClassConditionalDistribution):
         num_classes = int(owner.max()) + 1 if owner.size else 0
         self.num_classes, self.dim = check_dims(num_classes, means.shape[1])
         if owner.shape != (len(means),) or set(owner.tolist()) != set(range(self.num_classes)):
-            raise ConfigError("every class must own at least one component")
+            raise ConfigError(
+                f"owner must give one class per component ({len(means)}) and every class "
+                f"0..{self.num_classes - 1} must own at least one, got {owner.tolist()}"
+            )
         weights = check_finite_array("weights", weights, ndim=1)
         if weights.shape != owner.shape or np.any(weights < 0):
-            raise ConfigError("component weights must be non-negative, one per component")
+            raise ConfigError(
+                f"weights must be non-negative, one per component ({len(owner)}), "
+                f"got {weights.tolist()}"
+            )
         for k in range(self.num_classes):
             total = weights[owner == k].sum()
             if not np.isclose(total, 1.0, atol=1e-9):
@@ -70,7 +76,6 @@ class GaussianComponents(ClassConditionalDistribution):
                 check_positive("noise_var", v)
             self._var = var
             self._chol = None
-            self._mean_sq = np.einsum("cd,cd->c", means, means)
         else:
             cov = check_finite_array("covariances", covariances, ndim=3)
             if cov.shape != (len(means), self.dim, self.dim):
@@ -80,6 +85,11 @@ class GaussianComponents(ClassConditionalDistribution):
             self._var = None
             self._chol = np.stack([cholesky_spd(c, f"covariances[{i}]") for i, c in enumerate(cov)])
             self._half_logdet = np.log(np.diagonal(self._chol, axis1=1, axis2=2)).sum(axis=1)
+            eye = np.eye(self.dim)
+            self._precisions = np.stack(
+                [cho_solve((chol, True), eye, check_finite=False) for chol in self._chol]
+            )
+            self._precisions = 0.5 * (self._precisions + self._precisions.transpose(0, 2, 1))
 
     # --------------------------------------------------------------- densities
     def _scratch_per_class(self) -> int:
@@ -87,33 +97,110 @@ class GaussianComponents(ClassConditionalDistribution):
 
     def component_log_density(self, x: np.ndarray) -> np.ndarray:
         """log N(x; mu_c, Sigma_c) for every component, shape (n, C)."""
+        rel, base = self._component_log_density_shifted(x)
+        rel += base[:, None]
+        return rel
+
+    def _component_log_density_shifted(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(rel, base)`` with log N(x; mu_c, Sigma_c) = rel[:, c] + base, computed stably.
+
+        Each row is expressed relative to its nearest component r: with x' = x - mu_r and
+        D_c = mu_c - mu_r, the difference of two quadratic forms is expanded so that the parts
+        that cancel exactly (equal covariances) are never formed. ``rel`` then keeps float64
+        round-off far from the origin (large ||x||, ||mu||) and when x is far from every mean,
+        where the expansion ||x||^2 - 2 x.mu + ||mu||^2 loses every digit of the differences
+        that decide p*. Squared distances that overflow float64 raise a ConfigError.
+        """
+        ref = self._nearest_component(x)
+        rel = np.empty((len(x), len(self._means)))
+        base = np.empty(len(x))
+        for r in np.unique(ref):
+            rows = np.flatnonzero(ref == r)
+            xr = x[rows] - self._means[r]
+            d_c = self._means - self._means[r]
+            if self._var is not None:
+                rel[rows], base[rows] = self._isotropic_shifted(xr, d_c, r)
+            else:
+                rel[rows], base[rows] = self._full_shifted(xr, d_c, r)
+        return rel, base
+
+    def _nearest_component(self, x: np.ndarray) -> np.ndarray:
+        """Index of the (approximately) nearest component mean of each row."""
+        if len(self._means) == 1:
+            return np.zeros(len(x), dtype=np.int64)
+        centre = self._means.mean(axis=0)
+        m = self._means - centre
+        xc = x - centre
+        with np.errstate(over="ignore", invalid="ignore"):
+            score = np.einsum("cd,cd->c", m, m)[None, :] - 2.0 * (xc @ m.T)
+        score[np.isnan(score)] = np.inf
+        return np.argmin(score, axis=1)
+
+    def _isotropic_shifted(self, xr: np.ndarray, d_c: np.ndarray, r: int):
+        var, d = self._var, self.dim
+        with np.errstate(over="ignore", invalid="ignore"):
+            t = xr @ d_c.T  # (n, C): D_c . x'
+            dd = np.einsum("cd,cd->c", d_c, d_c)
+            xx = np.einsum("nd,nd->n", xr, xr)
+            lin = dd[None, :] - 2.0 * t  # ||x - mu_c||^2 - ||x - mu_r||^2
+            self._check_finite(xr, xx, t, dd)
+            rel = lin / var[r]
+            unequal = var != var[r]
+            if unequal.any():
+                sq = np.maximum(xx[:, None] + lin[:, unequal], 0.0)  # ||x - mu_c||^2
+                rel[:, unequal] += sq * (1.0 / var[unequal] - 1.0 / var[r])
+            rel *= -0.5
+            rel -= 0.5 * d * np.log(var / var[r])
+        base = -0.5 * xx / var[r] - 0.5 * d * (LOG_2PI + np.log(var[r]))
+        return rel, base
+
+    def _full_shifted(self, xr: np.ndarray, d_c: np.ndarray, r: int):
         d = self.dim
-        if self._var is not None:
-            sq = x @ self._means.T
-            sq *= -2.0
-            sq += np.einsum("nd,nd->n", x, x)[:, None]
-            sq += self._mean_sq[None, :]
-            np.maximum(sq, 0.0, out=sq)
-            sq /= -2.0 * self._var
-            sq -= 0.5 * d * (LOG_2PI + np.log(self._var))
-            return sq
-        out = np.empty((len(x), len(self._means)))
-        for c, (mu, chol) in enumerate(zip(self._means, self._chol)):
-            z = solve_triangular(chol, (x - mu).T, lower=True, check_finite=False)
-            out[:, c] = (
-                -0.5 * np.einsum("dn,dn->n", z, z) - self._half_logdet[c] - 0.5 * d * LOG_2PI
+        prec = self._precisions
+        rel = np.empty((len(xr), len(self._means)))
+        with np.errstate(over="ignore", invalid="ignore"):
+            z = solve_triangular(self._chol[r], xr.T, lower=True, check_finite=False)
+            q_r = np.einsum("dn,dn->n", z, z)
+            self._check_finite(xr, q_r)
+            for c in range(len(self._means)):
+                if c == r:
+                    rel[:, c] = 0.0
+                    continue
+                b = prec[c] @ d_c[c]
+                diff = -2.0 * (xr @ b) + d_c[c] @ b  # q_c - q_r when the covariances are equal
+                a = prec[c] - prec[r]
+                if np.any(a):
+                    diff += np.einsum("nd,nd->n", xr @ a, xr)
+                self._check_finite(xr, diff)
+                rel[:, c] = -0.5 * diff - (self._half_logdet[c] - self._half_logdet[r])
+        base = -0.5 * q_r - self._half_logdet[r] - 0.5 * d * LOG_2PI
+        return rel, base
+
+    def _check_finite(self, xr: np.ndarray, *arrays: np.ndarray) -> None:
+        if not all(np.isfinite(a).all() for a in arrays):
+            raise ConfigError(
+                "x is too far from the component means for float64: squared distances overflow "
+                f"(|x - mean| up to {np.abs(xr).max():.3g}, largest finite square "
+                f"{np.finfo(np.float64).max:.3g}); rescale x and the means"
             )
-        return out
 
     def _class_log_density(self, x: np.ndarray) -> np.ndarray:
-        comp = self.component_log_density(x)
+        rel, base = self._class_log_density_and_shift(x)
+        rel += base[:, None]
+        return rel
+
+    def _class_log_density_shifted(self, x: np.ndarray) -> np.ndarray:
+        return self._class_log_density_and_shift(x)[0]
+
+    def _class_log_density_and_shift(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        comp, base = self._component_log_density_shifted(x)
         if self._single:
-            return comp
+            return comp, base
         comp += self._log_w
         out = np.empty((len(x), self.num_classes))
         for k in range(self.num_classes):
             out[:, k] = logsumexp(comp[:, self._owner == k], axis=1)
-        return out
+        return out, base
 
     # --------------------------------------------------------------- sampling
     def _sample_components(self, y: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -39,7 +39,10 @@ def check_transition(t, num_classes: int) -> np.ndarray:
             f"transition must have shape ({num_classes}, {num_classes}), got {t.shape}"
         )
     if np.any(t < 0) or not np.allclose(t.sum(axis=1), 1.0, atol=1e-9):
-        raise ConfigError("transition must be non-negative with rows summing to 1")
+        raise ConfigError(
+            "transition must be non-negative with rows summing to 1, got row sums "
+            f"{t.sum(axis=1).round(12).tolist()} and minimum entry {t.min():.6g}"
+        )
     return t
 
 

@@ -113,6 +113,9 @@ class WarpedMixture(ClassConditionalDistribution):
     def _class_log_density(self, x: np.ndarray) -> np.ndarray:
         return self.base._class_log_density(self.warp.inverse(x))
 
+    def _class_log_density_shifted(self, x: np.ndarray) -> np.ndarray:
+        return self.base._class_log_density_shifted(self.warp.inverse(x))
+
     def _sample_given_labels(self, y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         return self.warp.forward(self.base._sample_given_labels(y, rng))
 

@@ -155,14 +155,14 @@ def find_cifar100_folder(data_dir: str | os.PathLike) -> Path:
     )
 
 
-def _unpickle(path: Path) -> dict[str, object]:
+def _unpickle(path: Path, what: str = "CIFAR-100", how: str = HOW_TO_OBTAIN) -> dict[str, object]:
     try:
         with open(path, "rb") as fh:
             obj = pickle.load(fh, encoding="latin1")
     except Exception as exc:  # truncated or not a pickle at all
-        raise ConfigError(f"CIFAR-100 file {path} is unreadable ({exc}); {HOW_TO_OBTAIN}") from None
+        raise ConfigError(f"{what} file {path} is unreadable ({exc}); {how}") from None
     if not isinstance(obj, dict):
-        raise ConfigError(f"CIFAR-100 file {path} does not hold a dict; {HOW_TO_OBTAIN}")
+        raise ConfigError(f"{what} file {path} does not hold a dict; {how}")
     return {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in obj.items()}
 
 
@@ -231,22 +231,26 @@ def file_md5(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
 
 
 def verify_archive(
-    path: str | os.PathLike, *, size: int = ARCHIVE_SIZE, md5: str = ARCHIVE_MD5
+    path: str | os.PathLike,
+    *,
+    size: int = ARCHIVE_SIZE,
+    md5: str = ARCHIVE_MD5,
+    how: str = HOW_TO_OBTAIN,
 ) -> None:
     """Raise ConfigError unless the file at ``path`` has exactly ``size`` bytes and md5 ``md5``."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"archive {path} does not exist; {HOW_TO_OBTAIN}")
+        raise FileNotFoundError(f"archive {path} does not exist; {how}")
     actual_size = path.stat().st_size
     if actual_size != size:
         raise ConfigError(
             f"archive {path} has {actual_size:,} bytes, expected {size:,} (truncated or not the "
-            f"official file); {HOW_TO_OBTAIN}"
+            f"official file); {how}"
         )
     actual_md5 = file_md5(path)
     if actual_md5 != md5:
         raise ConfigError(
-            f"archive {path} has md5 {actual_md5}, expected {md5} (corrupt download); {HOW_TO_OBTAIN}"
+            f"archive {path} has md5 {actual_md5}, expected {md5} (corrupt download); {how}"
         )
 
 
@@ -256,14 +260,21 @@ def extract_archive(
     *,
     size: int = ARCHIVE_SIZE,
     md5: str = ARCHIVE_MD5,
+    how: str = HOW_TO_OBTAIN,
+    find=None,
+    folder_name: str = FOLDER_NAME,
 ) -> Path:
     """Verify ``archive`` (size, then md5) and only then extract it under ``root``.
+
+    ``find`` (default :func:`find_cifar100_folder`) locates the data folder inside the archive,
+    which is moved to ``root/folder_name``; ``how`` is the instruction that errors end with.
 
     Members must stay inside ``root`` (no absolute paths, no ``..``, regular files and folders
     only). Extraction goes to a temporary folder renamed into place, so an interrupted extraction
     never leaves a half-written dataset. Returns the folder holding train/test/meta.
     """
-    verify_archive(archive, size=size, md5=md5)
+    verify_archive(archive, size=size, md5=md5, how=how)
+    find = find or find_cifar100_folder
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     staging = root / f".extract-{os.getpid()}"
@@ -278,8 +289,8 @@ def extract_archive(
                     raise ConfigError(f"archive {archive} has an unsafe member {m.name!r}")
             safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
             tar.extractall(staging, members=members, **safe)
-        extracted = find_cifar100_folder(staging)
-        final = root / FOLDER_NAME
+        extracted = find(staging)
+        final = root / folder_name
         if final.exists():
             shutil.rmtree(final)
         os.replace(extracted, final)

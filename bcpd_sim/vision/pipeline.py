@@ -4,9 +4,10 @@ The images live on the device once (uint8 for real CIFAR: 150 MB for the 50,000 
 float32 for the synthetic data, whose exact BCPD would not survive quantisation). Each batch is
 cut from an on-device permutation, then random-cropped (padding 4, zero fill, as torchvision's
 ``RandomCrop(32, padding=4)``) and horizontally flipped with one gather, then converted to float
-and normalised in one fused multiply-add. The randomness of epoch ``e`` comes from a generator
+and normalised in one fused multiply-add. The randomness of epoch ``e`` comes from generators
 seeded with ``(seed, e)``, so an epoch's batches do not depend on earlier epochs and a resumed run
-sees the same batches as an uninterrupted one. The same code runs on CPU for the tests.
+sees the same batches as an uninterrupted one; the order is drawn on the CPU, so it is the same on
+every device. The same code runs on CPU for the tests.
 """
 
 from __future__ import annotations
@@ -71,7 +72,10 @@ class DeviceLoader:
     crop with padding 4 and horizontal flip); ``drop_last``; ``seed`` (with :meth:`set_epoch`,
     fixes the epoch's permutation and augmentation); ``channels_last`` (memory format of the
     batches); ``return_index`` (also yield the rows of the images in the dataset, e.g. for CRD's
-    memory bank); ``mean``/``std`` (normalisation, applied after scaling uint8 by 1/255).
+    memory bank); ``mean``/``std`` (normalisation, applied after scaling uint8 by 1/255);
+    ``rank``/``world_size`` (DDP: ``batch_size`` is the global batch; every rank cuts the same
+    global batch, augments it with the same generator and keeps its contiguous slice, so W
+    processes see exactly the batches of one; without shuffling, rank r takes rows r, r + W, ...).
 
     ``x`` is float32 (B, 3, 32, 32) normalised; ``y`` int64 (B,).
     """
@@ -90,8 +94,12 @@ class DeviceLoader:
         return_index: bool = False,
         mean: tuple[float, float, float] = CIFAR100_MEAN,
         std: tuple[float, float, float] = CIFAR100_STD,
+        rank: int = 0,
+        world_size: int = 1,
     ) -> None:
         self.batch_size = check_int("batch_size", batch_size, minimum=1)
+        self.world_size = check_int("world_size", world_size, minimum=1)
+        self.rank = check_int("rank", rank, minimum=0)
         self.device = torch.device(device)
         self.shuffle = shuffle
         self.augment = augment
@@ -100,7 +108,9 @@ class DeviceLoader:
         self.channels_last = channels_last
         self.return_index = return_index
         self.epoch = 0
-        self.num_images = len(dataset)
+        self.dataset_size = len(dataset)
+        # Images this rank sees per pass (its round-robin share when evaluating).
+        self.num_images = len(range(self.rank, self.dataset_size, self.world_size))
         self.images = torch.from_numpy(np.ascontiguousarray(dataset.images)).to(self.device)
         self.labels = torch.from_numpy(dataset.labels).to(self.device)
         # x_norm = (x * unit - mean) / std = x * scale + shift, per channel.
@@ -115,30 +125,64 @@ class DeviceLoader:
         self.epoch = int(epoch)
 
     def __len__(self) -> int:
+        if not self.shuffle:
+            if self.drop_last:
+                return self.num_images // self.batch_size
+            return -(-self.num_images // self.batch_size)
         if self.drop_last:
-            return self.num_images // self.batch_size
-        return -(-self.num_images // self.batch_size)
+            return self.dataset_size // self.batch_size
+        full, rest = divmod(self.dataset_size, self.batch_size)
+        return full + (rest >= self.world_size)  # no rank may get an empty slice
+
+    def global_batch_len(self, i: int) -> int:
+        """Images in global batch ``i`` of a shuffled pass (all ranks together)."""
+        return min(self.batch_size, self.dataset_size - i * self.batch_size)
+
+    def _slice(self, n: int) -> slice:
+        """This rank's contiguous part of a global batch of ``n`` (as ``numpy.array_split``)."""
+        q, r = divmod(n, self.world_size)
+        start = self.rank * q + min(self.rank, r)
+        return slice(start, start + q + (self.rank < r))
 
     @property
     def images_per_epoch(self) -> int:
-        """Images one pass yields (fewer than the dataset when ``drop_last`` drops a remainder)."""
-        return self.num_images if not self.drop_last else len(self) * self.batch_size
+        """Images one pass yields on this rank (fewer when ``drop_last`` drops a remainder)."""
+        if not self.shuffle:
+            return min(self.num_images, len(self) * self.batch_size)
+        sizes = (self.global_batch_len(i) for i in range(len(self)))
+        return sum(len(range(n)[self._slice(n)]) for n in sizes)
 
     def normalise(self, images: torch.Tensor) -> torch.Tensor:
         """Stored pixels (uint8 or float) to normalised float32, one fused multiply-add."""
         return torch.addcmul(self.shift, images.to(torch.float32), self.scale)
 
+    def order(self, generator: torch.Generator | None = None) -> torch.Tensor:
+        """This epoch's order of the images, on the device. Shuffled orders are drawn on a CPU
+        generator (``generator``, or a fresh one seeded from (seed, epoch)) and moved, so the
+        order is the same on every device and a run resumed on another device continues it."""
+        if not self.shuffle:  # rank r takes rows r, r + W, ... (all rows with one process)
+            return torch.arange(self.rank, self.dataset_size, self.world_size, device=self.device)
+        gen = generator or epoch_generator(self.seed, self.epoch, "cpu")
+        return torch.randperm(self.dataset_size, generator=gen).to(self.device)
+
     def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
-        gen = epoch_generator(self.seed, self.epoch, self.device)
-        if self.shuffle:
-            order = torch.randperm(self.num_images, device=self.device, generator=gen)
-        else:
-            order = torch.arange(self.num_images, device=self.device)
+        # On CPU one generator draws the order and then the augmentation; on another device the
+        # order comes from the CPU generator and the augmentation from one on the device.
+        cpu_gen = epoch_generator(self.seed, self.epoch, "cpu")
+        order = self.order(cpu_gen)
+        gen = (
+            cpu_gen
+            if self.device.type == "cpu"
+            else epoch_generator(self.seed, self.epoch, self.device)
+        )
         for i in range(len(self)):
             idx = order[i * self.batch_size : (i + 1) * self.batch_size]
             raw = self.images.index_select(0, idx)
             if self.augment:
                 raw = random_crop_flip(raw, gen)
+            if self.shuffle and self.world_size > 1:  # the whole global batch drew its randomness
+                part = self._slice(len(idx))
+                raw, idx = raw[part], idx[part]
             x = self.normalise(raw)
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)

@@ -17,72 +17,90 @@ and see the sweep folder (a shared file system) and the data.
 
 from __future__ import annotations
 
+import json
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from ..validation import check_choice, check_int
+from ..validation import check_choice
+from .configs import (
+    MAX_SEED,
+    DataOptions,
+    RecipeOptions,
+    RunOptions,
+    check_fields,
+    fields_of,
+    option,
+)
+from .losses import list_losses
 
 TEACHER_DONE = "summary.json"
 
 
-@dataclass
-class SweepSpec:
-    """What a sweep runs; the recipe overrides apply to teachers and students alike."""
+def _model_names() -> list[str]:
+    from .models import list_models
 
-    out: str
-    pairs: Sequence[tuple[str, str]]
-    methods: Sequence[str] = ("kd",)
-    teacher_losses: Sequence[str] = ("ce", "mse")
-    seeds: Sequence[int] = (0, 1, 2)
-    teacher_seeds: int = 1
-    recipe: str = "standard"
-    data: str = "cifar100"
-    data_dir: str | None = None
-    synthetic_preset: str = "easy"
-    num_classes: int | None = None
-    data_seed: int = 0
-    epochs: int | None = None
-    teacher_epochs: int | None = None
-    batch_size: int | None = None
-    lr: float | None = None
-    val_size: int | None = None
-    train_limit: int | None = None
-    test_limit: int | None = None
-    method_options: dict[str, dict[str, Any]] = field(default_factory=dict)
-    device: str = "auto"
+    return list_models()
+
+
+def _method_names() -> list[str]:
+    from .distill import list_methods
+
+    return list_methods()
+
+
+@dataclass(frozen=True, kw_only=True)
+class SweepSpec(RunOptions, RecipeOptions, DataOptions):
+    """What a sweep runs; the recipe overrides and run options apply to teachers and students
+    alike (``teacher_epochs``, when set, replaces ``epochs`` for the teachers)."""
+
+    out: str = option("", "sweep folder (teachers/, runs/, table.md)")
+    pairs: list[tuple[str, str]] = option(
+        [], "teacher:student architecture pairs (--pair T:S)", flag=False
+    )
+    methods: list[str] = option(
+        ["kd"], "distillation methods", choices=_method_names, label="distillation method"
+    )
+    teacher_losses: list[str] = option(
+        ["ce", "mse"], "teacher losses", choices=list_losses, label="teacher loss"
+    )
+    seeds: list[int] = option([0, 1, 2], "student seeds", range=(0, MAX_SEED))
+    teacher_seeds: int = option(
+        1,
+        "distinct teachers per (arch, loss); student seed s uses teacher seed s % N",
+        range=(1, 10_000),
+    )
+    teacher_epochs: int | None = option(
+        None, "teachers' epochs (default: epochs)", range=(1, 100_000)
+    )
+    method_options: dict[str, dict[str, Any]] = option(
+        {}, "per-method hyper-parameters (--method-options JSON)", flag=False
+    )
 
     def validate(self) -> SweepSpec:
-        from .distill import list_methods
-        from .losses import list_losses
-        from .models import list_models
-        from .recipes import list_recipes
-        from .train import DATA_SOURCES
-
+        if not self.out:
+            raise ConfigError("out must name the sweep folder (--out DIR)")
         if not self.pairs:
             raise ConfigError("pairs must name at least one teacher:student pair")
         for teacher, student in self.pairs:
-            check_choice("teacher architecture", teacher, list_models())
-            check_choice("student architecture", student, list_models())
+            check_choice("teacher architecture", teacher, _model_names())
+            check_choice("student architecture", student, _model_names())
         if not self.methods:
             raise ConfigError("methods must name at least one distillation method")
-        for m in self.methods:
-            check_choice("distillation method", m, list_methods())
-        for loss in self.teacher_losses:
-            check_choice("teacher loss", loss, list_losses())
         if not self.seeds:
             raise ConfigError("seeds must list at least one seed")
-        for s in self.seeds:
-            check_int("seed", s, minimum=0)
-        check_int("teacher_seeds", self.teacher_seeds, minimum=1)
-        check_choice("recipe", self.recipe, list_recipes())
-        check_choice("data", self.data, DATA_SOURCES)
+        check_fields(self)
         unknown = set(self.method_options) - set(self.methods)
         if unknown:
             raise ConfigError(f"method_options for methods not in the sweep: {sorted(unknown)}")
+        from .distill import method_class
+
+        for method, options in self.method_options.items():
+            method_class(method).check_options(options)
+        self.make_recipe()
         return self
 
 
@@ -98,20 +116,27 @@ class Job:
 
     @property
     def done(self) -> bool:
+        """Finished, by this job's config (a run made by another config is never reused)."""
         marker = TEACHER_DONE if self.kind == "teacher" else "result.json"
-        return (self.run_dir / marker).is_file()
+        if not (self.run_dir / marker).is_file():
+            return False
+        return self.made_by_this_config()
+
+    def made_by_this_config(self) -> bool:
+        """Whether ``config.json`` records this job's settings (fields fit() ignores aside)."""
+        from .train import RESUME_IGNORED
+
+        try:
+            saved = json.loads((self.run_dir / "config.json").read_text())["config"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
+        wanted = {k: v for k, v in asdict(self.config).items() if k not in RESUME_IGNORED}
+        return all(saved.get(k) == v for k, v in wanted.items())
 
 
 def _common(spec: SweepSpec) -> dict[str, Any]:
-    return dict(
-        recipe=spec.recipe,
-        batch_size=spec.batch_size,
-        lr=spec.lr,
-        val_size=spec.val_size,
-        train_limit=spec.train_limit,
-        test_limit=spec.test_limit,
-        device=spec.device,
-    )
+    """What every job of the sweep shares: the recipe overrides and the run options."""
+    return {**fields_of(spec, RecipeOptions), **fields_of(spec, RunOptions)}
 
 
 def plan(spec: SweepSpec) -> tuple[list[Job], list[Job]]:
@@ -137,14 +162,9 @@ def plan(spec: SweepSpec) -> tuple[list[Job], list[Job]]:
                             out=str(out / "teachers" / t_name),
                             arch=t_arch,
                             loss=loss,
-                            data=spec.data,
-                            data_dir=spec.data_dir,
-                            synthetic_preset=spec.synthetic_preset,
-                            num_classes=spec.num_classes,
                             seed=t_seed,
-                            data_seed=spec.data_seed,
-                            epochs=spec.teacher_epochs or spec.epochs,
-                            **_common(spec),
+                            **fields_of(spec, DataOptions),
+                            **{**_common(spec), "epochs": spec.teacher_epochs or spec.epochs},
                         ),
                     )
                 for method in spec.methods:
@@ -161,8 +181,8 @@ def plan(spec: SweepSpec) -> tuple[list[Job], list[Job]]:
                                 method=method,
                                 method_options=dict(spec.method_options.get(method, {})),
                                 data_dir=spec.data_dir,
+                                download=spec.download,
                                 seed=seed,
-                                epochs=spec.epochs,
                                 **_common(spec),
                             ),
                             depends_on=t_name,

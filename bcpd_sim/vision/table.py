@@ -26,6 +26,7 @@ from scipy import stats
 
 from ..errors import ConfigError
 from ..io import write_table, write_text
+from .configs import PROTOCOLS
 
 RESULT_FILE = "result.json"
 RESULT_FIELDS = (
@@ -48,8 +49,10 @@ OPTIONAL_FIELDS = (
     "test_top5_last",
     "test_top5_best",
 )
-GROUP = ["dataset", "teacher_arch", "student_arch", "method"]
+GROUP = ["dataset", "teacher_arch", "student_arch", "method", "protocol"]
 TOP5 = ("test_top5_last", "test_top5_best")
+#: How a row's runs chose their result; runs written before the field existed used a split.
+DEFAULT_PROTOCOL = PROTOCOLS[False]
 
 
 def find_run_dirs(paths: Iterable[str | os.PathLike]) -> list[Path]:
@@ -83,6 +86,7 @@ def load_result(run_dir: str | os.PathLike) -> dict:
     row = {f: record[f] for f in RESULT_FIELDS}
     for f in OPTIONAL_FIELDS:
         row[f] = record.get(f)
+    row["protocol"] = record.get("protocol", DEFAULT_PROTOCOL)
     row["run_dir"] = str(run_dir)
     return row
 
@@ -236,7 +240,7 @@ def to_markdown(table: pd.DataFrame) -> str:
     for r in table.to_dict("records"):
         cells = ([r["dataset"]] if multi_ds else []) + [
             f"{r['teacher_arch']} -> {r['student_arch']}",
-            r["method"],
+            r["method"] + ("" if r["protocol"] == DEFAULT_PROTOCOL else " (full train, last)"),
             _pm(r["ce_last_mean"], r["ce_last_sd"]),
             _pm(r["ce_best_mean"], r["ce_best_sd"]),
             _pm(r["mse_last_mean"], r["mse_last_sd"]),
@@ -268,6 +272,11 @@ def to_markdown(table: pd.DataFrame) -> str:
     )
     if has_top5:
         caption += " Top-5: student top-5 test accuracy (%), mean over seeds."
+    if (table["protocol"] != DEFAULT_PROTOCOL).any():
+        caption += (
+            " Methods marked '(full train, last)': trained on every training image with no "
+            "validation split; their 'last' is the number the anchors' tables report, 'best' is n/a."
+        )
     if has_pstar:
         caption += " Distances to p*: per-image mean on the test set (MSE = squared L2, KL(p*||q))."
     return caption + "\n\n" + "\n".join(lines) + "\n"

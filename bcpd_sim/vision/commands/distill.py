@@ -7,9 +7,6 @@ finished one).
 from __future__ import annotations
 
 import argparse
-import json
-
-from ._options import add_recipe_overrides, add_run_options
 
 NAME = "distill"
 HELP = "distil a teacher checkpoint into a student with KD, DKD, CRD, AT, PKT, SP, RKD or FitNet"
@@ -19,109 +16,54 @@ DESCRIPTION = (
     "20-epoch warm-up), crd (CE + 0.8 NCE over a 16,384-negative memory bank; add KD with "
     "--option kd_weight=1), at, pkt, sp, rkd, fitnet (CE + feature term, CRD-benchmark weights). "
     "Override a method's hyper-parameters with --option KEY=VALUE. Data settings default to the "
-    "teacher's (same data source, synthetic world and validation split)."
+    "teacher's (same data source, synthetic world and validation split). Every flag is also a key "
+    "of --config FILE.toml and of --set KEY=VALUE; --print-config shows the validated config."
 )
 
 
-def _option(text: str) -> tuple[str, object]:
-    if "=" not in text:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    key, value = text.split("=", 1)
-    try:
-        parsed: object = json.loads(value)
-    except json.JSONDecodeError:
-        parsed = value
-    return key.strip(), parsed
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..distill import list_methods
-    from ..recipes import list_recipes
-    from ..train import DATA_SOURCES
+    from ...config import parse_override
+    from ..configs import add_config_flags
+    from ..distill.trainer import DistillConfig
 
-    parser.add_argument(
-        "--teacher", required=True, help="teacher checkpoint (e.g. RUN/checkpoints/last.pt)"
-    )
-    parser.add_argument("--student", default="resnet20", help="student model name")
-    parser.add_argument("--method", default="kd", help=f"one of {', '.join(list_methods())}")
+    add_config_flags(parser, DistillConfig)
     parser.add_argument(
         "--option",
         action="append",
-        type=_option,
+        type=parse_override,
         default=[],
         metavar="KEY=VALUE",
-        help="method hyper-parameter, e.g. --option beta=4 --option temperature=2 (repeatable)",
+        help="method hyper-parameter, e.g. --option beta=4 --option temperature=2 (repeatable; "
+        "same as --set method_options.KEY=VALUE)",
     )
-    parser.add_argument("--out", required=True, help="run directory (created; resumed if present)")
-    parser.add_argument("--recipe", default="standard", help=f"one of {', '.join(list_recipes())}")
-    parser.add_argument("--seed", type=int, default=0, help="training seed (init, data order)")
-    parser.add_argument(
-        "--data", default=None, help=f"one of {', '.join(DATA_SOURCES)} (default: the teacher's)"
-    )
-    parser.add_argument(
-        "--data-dir", default=None, help="CIFAR-100 folder (default: $BCPD_SIM_CIFAR100)"
-    )
-    parser.add_argument("--download", action="store_true", help="download CIFAR-100 if missing")
-    parser.add_argument(
-        "--synthetic-preset", default=None, help="synthetic data preset (default: the teacher's)"
-    )
-    parser.add_argument(
-        "--num-classes",
-        type=int,
-        default=None,
-        help="synthetic data: classes (default: the teacher's)",
-    )
-    parser.add_argument(
-        "--data-seed",
-        type=int,
-        default=None,
-        help="validation split / synthetic world seed (default: the teacher's)",
-    )
-    add_recipe_overrides(parser)
-    add_run_options(parser)
 
 
 def config_from_args(args: argparse.Namespace):
-    """The :class:`DistillConfig` for parsed command-line arguments."""
+    """The validated :class:`DistillConfig` for parsed command-line arguments."""
+    from ..configs import config_from_args as load
     from ..distill.trainer import DistillConfig
 
-    return DistillConfig(
-        out=args.out,
-        teacher=args.teacher,
-        student=args.student,
-        method=args.method,
-        method_options=dict(args.option),
-        recipe=args.recipe,
-        data=args.data,
-        data_dir=args.data_dir,
-        download=args.download,
-        synthetic_preset=args.synthetic_preset,
-        num_classes=args.num_classes,
-        seed=args.seed,
-        data_seed=args.data_seed,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        val_size=args.val_size,
-        train_limit=args.train_limit,
-        test_limit=args.test_limit,
-        checkpoint_every=args.checkpoint_every,
-        augment=args.augment,
-        compile=args.compile,
-        device=args.device,
-    )
+    options = {"method_options": dict(args.option)} if args.option else None
+    return load(DistillConfig, args, options)
 
 
 def run(args: argparse.Namespace) -> int:
+    from ...rundir import open_run_dir
+    from ..configs import print_config
     from ..distill.trainer import distill
 
-    result = distill(config_from_args(args))
+    config = config_from_args(args)
+    if args.print_config:
+        print_config(config)
+        return 0
+    with open_run_dir(config.out):  # one writer at a time
+        result = distill(config)
     best = result["test_acc_best"]
     print(
         f"{result['method']} {result['teacher_arch']}({result['teacher_loss']}) -> "
         f"{result['student_arch']} seed {result['seed']}: test acc last epoch "
         f"{100 * result['test_acc_last']:.2f}%, best-val epoch "
         + ("n/a" if best is None else f"{100 * best:.2f}% (epoch {result['best_epoch']})")
-        + f"; teacher {100 * result['teacher_test_acc']:.2f}%  [{args.out}]"
+        + f"; teacher {100 * result['teacher_test_acc']:.2f}%  [{config.out}]"
     )
     return 0

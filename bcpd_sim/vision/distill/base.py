@@ -3,7 +3,9 @@
 A distiller holds only the method's own trainable parts (connectors, if any), never the teacher or
 the student: the trainer runs both models and hands their outputs to :meth:`Distiller.forward`,
 which returns the total training loss and its named parts. Losses are computed in float32 whatever
-dtype the forwards ran in (bf16 autocast on GPU).
+dtype the forwards ran in (bf16 autocast on GPU), with autocast disabled inside the loss: the
+similarity and distance matrices of SP, RKD and PKT would otherwise be multiplied in bf16 (RKD's
+``|a|^2 + |b|^2 - 2ab`` distances cancel badly there). No loss synchronises with the host.
 """
 
 from __future__ import annotations
@@ -73,19 +75,32 @@ class Distiller(nn.Module):
     #: Whether :meth:`distill_loss` takes ``index=`` (dataset rows of the batch, e.g. CRD's bank).
     needs_index: ClassVar[bool] = False
     DEFAULTS: ClassVar[dict[str, float]] = {"ce_weight": 1.0}
+    #: Hyper-parameters that must be > 0 (the others must be >= 0).
+    POSITIVE: ClassVar[frozenset[str]] = frozenset({"temperature", "p"})
 
     def __init__(self, teacher: nn.Module, student: nn.Module, **kwargs: Any) -> None:
         super().__init__()
-        unknown = sorted(set(kwargs) - set(self.DEFAULTS) - set(self.extra_keys()))
+        self.hparams: dict[str, float] = self.check_options(kwargs)
+
+    @classmethod
+    def check_options(cls, options: dict[str, Any]) -> dict[str, float]:
+        """The hyper-parameters with ``options`` applied: ConfigError for an unknown key, a
+        non-number, a negative value, or zero where zero is meaningless (``POSITIVE``: the
+        temperature, AT's power). Runs at the config boundary too, before any work."""
+        if not isinstance(options, dict):
+            raise ConfigError("method_options must be a mapping of option name to value")
+        unknown = sorted(set(options) - set(cls.DEFAULTS) - set(cls.extra_keys()))
         if unknown:
             raise ConfigError(
-                f"unknown option(s) {', '.join(unknown)} for distillation method {self.name!r}; "
-                f"valid: {', '.join(sorted(self.DEFAULTS) + sorted(self.extra_keys()))}"
+                f"unknown option(s) {', '.join(unknown)} for distillation method {cls.name!r}; "
+                f"valid: {', '.join(sorted(cls.DEFAULTS) + sorted(cls.extra_keys()))}"
             )
-        self.hparams: dict[str, float] = {}
-        for key, default in self.DEFAULTS.items():
-            value = kwargs.get(key, default)
-            self.hparams[key] = check_positive(f"{self.name}.{key}", value, allow_zero=True)
+        return {
+            key: check_positive(
+                f"{cls.name}.{key}", options.get(key, default), allow_zero=key not in cls.POSITIVE
+            )
+            for key, default in cls.DEFAULTS.items()
+        }
 
     @classmethod
     def extra_keys(cls) -> Sequence[str]:
@@ -107,7 +122,30 @@ class Distiller(nn.Module):
         index: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Return ``(total_loss, parts)``; ``epoch`` is the 0-based training epoch, ``index`` the
-        batch's dataset rows (used by methods with ``needs_index``)."""
+        batch's dataset rows (used by methods with ``needs_index``).
+
+        Runs with autocast disabled, so every term is computed in (at least) float32."""
+        with torch.autocast(student_logits.device.type, enabled=False):
+            return self._total(
+                student_logits,
+                teacher_logits,
+                targets,
+                student_features,
+                teacher_features,
+                epoch,
+                index,
+            )
+
+    def _total(
+        self,
+        student_logits,
+        teacher_logits,
+        targets,
+        student_features,
+        teacher_features,
+        epoch,
+        index=None,
+    ):
         s = as_float(student_logits)
         t = as_float(teacher_logits).detach()
         parts: dict[str, torch.Tensor] = {}
@@ -160,11 +198,14 @@ def probe_features(model: nn.Module, image_shape: tuple[int, int, int] = (3, 32,
 def feature_shapes(
     model: nn.Module, image_shape: tuple[int, int, int] = (3, 32, 32)
 ) -> SimpleNamespace:
-    """Shapes (without the batch axis) of ``blocks`` and ``embedding`` of ``model``'s features."""
+    """Shapes (without the batch axis) of ``model``'s features: ``blocks`` (stage outputs),
+    ``embedding``, and ``maps`` (the feature maps of ``as_list()``: stem, then the stages)."""
     feats = probe_features(model, image_shape)
+    blocks = [tuple(b.shape[1:]) for b in feats.blocks]
     return SimpleNamespace(
-        blocks=[tuple(b.shape[1:]) for b in feats.blocks],
+        blocks=blocks,
         embedding=tuple(feats.embedding.shape[1:]),
+        maps=[tuple(feats.stem.shape[1:]), *blocks],
     )
 
 

@@ -12,26 +12,27 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from ..models.registry import DEFAULT_DKD_BETA as DEFAULT_BETA
+from ..models.registry import settings_of
 from .base import Distiller, register
 
-# FACTS.md section 4 / the DKD paper's CIFAR-100 settings: beta by teacher architecture.
-BETA_BY_TEACHER = {"resnet56": 2.0, "resnet110": 2.0, "wrn_40_2": 6.0, "vgg13": 6.0}
-DEFAULT_BETA = 8.0
 
-
-def default_beta(teacher_arch: str | None) -> float:
-    """DKD's beta for a teacher architecture (8 unless FACTS.md names another value)."""
-    return BETA_BY_TEACHER.get(teacher_arch or "", DEFAULT_BETA)
+def default_beta(teacher: Any) -> float:
+    """DKD's beta for a teacher (its model, registered name or ``ArchConfig``): the
+    architecture's ``dkd_beta`` (mdistiller's ``configs/cifar100/dkd/*.yaml``: 2 for resnet56 /
+    resnet110, 6 for wrn_40_2 / vgg13), 8 for anything else."""
+    cfg = settings_of(teacher)
+    return DEFAULT_BETA if cfg is None else cfg.dkd_beta
 
 
 def _target_log_probs(logits: torch.Tensor, targets: torch.Tensor, temperature: float):
     """log p_target, log (1 - p_target) and the log-softmax over the non-target classes."""
     z = logits / temperature
     lse_all = torch.logsumexp(z, dim=1)
-    mask = F.one_hot(targets, z.shape[1]).bool()
+    # A scatter, not F.one_hot: one_hot checks the labels' range with a host sync on CPU.
+    mask = torch.zeros_like(z, dtype=torch.bool).scatter_(1, targets[:, None], True)
     z_other = z.masked_fill(mask, float("-inf"))
     lse_other = torch.logsumexp(z_other, dim=1)
     log_p_target = z.gather(1, targets[:, None]).squeeze(1) - lse_all
@@ -60,7 +61,8 @@ def nckd_loss(student_logits, teacher_logits, targets, temperature=4.0, reductio
 
 @register("dkd")
 class DKD(Distiller):
-    """``ce_weight * CE + warmup * (alpha * TCKD + beta * NCKD)``; beta from the teacher's arch."""
+    """``ce_weight * CE + warmup * (alpha * TCKD + beta * NCKD)``; beta from the teacher's
+    ``arch_cfg`` unless given (``teacher_arch`` names an architecture when no model is at hand)."""
 
     DEFAULTS = {
         "ce_weight": 1.0,
@@ -75,11 +77,12 @@ class DKD(Distiller):
         return ("teacher_arch",)
 
     def __init__(self, teacher: nn.Module, student: nn.Module, **kwargs: Any) -> None:
-        arch = kwargs.pop("teacher_arch", None) or getattr(teacher, "arch", None)
+        arch = kwargs.pop("teacher_arch", None)
         if "beta" not in kwargs:
-            kwargs["beta"] = default_beta(arch)
+            kwargs["beta"] = default_beta(arch if arch is not None else teacher)
         super().__init__(teacher, student, **kwargs)
-        self.teacher_arch = arch
+        cfg = settings_of(arch if arch is not None else teacher)
+        self.teacher_arch = arch if cfg is None else cfg.name
 
     def warmup_factor(self, epoch: int) -> float:
         w = self.hparams["warmup_epochs"]

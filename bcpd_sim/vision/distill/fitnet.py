@@ -2,8 +2,10 @@
 
 A trainable connector (1x1 conv + BatchNorm + ReLU) maps a student stage output to the teacher's
 channel count (average-pooled to the teacher's size if they differ); the term is the mean squared
-error to the teacher's stage output, weighted by ``feat_weight`` (100). The hint stage is the middle
-one of the paired stages by default (``hint_layer`` picks another, counted among paired stages).
+error to the teacher's stage output, weighted by ``feat_weight`` (100). ``hint_layer`` indexes
+RepDistiller's feature list ``[stem, stage 1, stage 2, ..., embedding]`` (``Features.as_list()``)
+of both models, and defaults to RepDistiller's ``hint_layer = 2`` (``train_student.py``): the
+output of the second stage, for every architecture.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...errors import ConfigError
-from .base import Distiller, as_float, feature_shapes, match_spatial, pair_blocks, register
+from .base import Distiller, as_float, feature_shapes, match_spatial, register
 from .kd import optional_kd
 
 
@@ -48,27 +50,31 @@ class FitNet(Distiller):
     def extra_keys(cls):
         return ("hint_layer", "image_shape")
 
+    #: RepDistiller's default: ``feat[2]``, the second stage's output.
+    DEFAULT_HINT_LAYER = 2
+
     def __init__(self, teacher: nn.Module, student: nn.Module, **kwargs: Any) -> None:
         hint_layer = kwargs.pop("hint_layer", None)
         image_shape = tuple(kwargs.pop("image_shape", (3, 32, 32)))
         super().__init__(teacher, student, **kwargs)
-        s_shapes = feature_shapes(student, image_shape).blocks
-        t_shapes = feature_shapes(teacher, image_shape).blocks
-        pairs = pair_blocks(s_shapes, t_shapes)
+        s_shapes = feature_shapes(student, image_shape).maps
+        t_shapes = feature_shapes(teacher, image_shape).maps
+        last = min(len(s_shapes), len(t_shapes)) - 1
         if hint_layer is None:
-            hint_layer = len(pairs) // 2
-        if not isinstance(hint_layer, int) or not 0 <= hint_layer < len(pairs):
+            hint_layer = min(self.DEFAULT_HINT_LAYER, last)
+        if isinstance(hint_layer, bool) or not isinstance(hint_layer, int):
+            hint_layer = -1
+        if not 0 <= hint_layer <= last:
             raise ConfigError(
-                f"fitnet.hint_layer must be an integer in [0, {len(pairs) - 1}], got {hint_layer!r}"
+                f"fitnet.hint_layer must be an integer in [0, {last}] (0 the stem, i the output "
+                f"of stage i), got {hint_layer!r}"
             )
         self.hint_layer = hint_layer
-        (s_shape, t_shape) = pairs[hint_layer]
-        self.connector = ConvReg(s_shape[0], t_shape[0])
-        self._offsets = (len(s_shapes) - len(pairs), len(t_shapes) - len(pairs))
+        self.connector = ConvReg(s_shapes[hint_layer][0], t_shapes[hint_layer][0])
 
     def distill_loss(self, s, t, targets, sf, tf, epoch):
-        fs = sf.blocks[self._offsets[0] + self.hint_layer]
-        ft = tf.blocks[self._offsets[1] + self.hint_layer]
+        fs = sf.as_list()[self.hint_layer]
+        ft = tf.as_list()[self.hint_layer]
         reg = self.connector(fs.to(self.connector.conv.weight.dtype))
         out = {"fitnet": (self.hparams["feat_weight"], fitnet_loss(reg, ft))}
         out.update(optional_kd(self, s, t))

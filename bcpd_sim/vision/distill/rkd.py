@@ -26,13 +26,19 @@ def pairwise_distances(e: torch.Tensor, eps: float = 1e-12, squared: bool = Fals
     return d.masked_fill(eye, 0.0)
 
 
+def positive_mean(d: torch.Tensor) -> torch.Tensor:
+    """Mean of the positive entries of a non-negative tensor, as two sums (no boolean indexing,
+    so no host synchronisation on the GPU)."""
+    return d.sum() / (d > 0).sum()
+
+
 def rkd_distance_loss(student_embedding, teacher_embedding, eps: float = 1e-12) -> torch.Tensor:
-    """Smooth-L1 between the mean-normalised distance matrices."""
+    """Smooth-L1 between the distance matrices, each divided by the mean of its positive entries."""
     with torch.no_grad():
         td = pairwise_distances(teacher_embedding, eps)
-        td = td / td[td > 0].mean()
+        td = td / positive_mean(td)
     sd = pairwise_distances(student_embedding, eps)
-    sd = sd / sd[sd > 0].mean()
+    sd = sd / positive_mean(sd)
     return F.smooth_l1_loss(sd, td)
 
 

@@ -2,11 +2,13 @@
 
 The teacher is loaded from a checkpoint written by the teacher trainer, frozen
 (``requires_grad_(False)``) and kept in eval mode; in every training step it runs on the same
-(augmented) batch as the student, under ``no_grad`` and, on GPU, bf16 autocast. The student is
-trained by :func:`bcpd_sim.vision.train.fit` (recipe, device pipeline, checkpoints, resume, run
-record); the method's connectors, if any, are trained and checkpointed with it.
+(augmented) batch as the student, under ``no_grad`` and, when the recipe uses bf16 on GPU, bf16
+autocast. :class:`DistillTrainer` is the shared :class:`~bcpd_sim.vision.trainer.Trainer` with
+three steps overridden (the criterion runs teacher, student and distiller; setup and compile
+include the teacher); the method's connectors, if any, are trained and checkpointed with the
+student.
 
-A run directory holds what ``fit`` writes (``config.json``, ``metrics.csv``, ``summary.json``,
+A run directory holds what the trainer writes (``config.json``, ``metrics.csv``, ``summary.json``,
 ``checkpoints/``) plus ``teacher.json`` (the teacher's own test metrics, measured on the student's
 test set; on synthetic data also its MSE and KL to p*) and, once finished, ``result.json``: the
 flat record the table builder reads (:data:`bcpd_sim.vision.table.RESULT_FIELDS`).
@@ -16,105 +18,91 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from ... import distributed
 from ...device import resolve_device
+from ...distributed import DistContext
 from ...errors import ConfigError
 from ...io import write_json
-from ...validation import check_choice, check_int
-from ..pipeline import DeviceLoader
-from ..recipes import Recipe, get_recipe, list_recipes
-from ..table import RESULT_FILE
-from ..train import (
-    DATA_SOURCES,
-    evaluate,
-    fit,
-    load_checkpoint,
-    load_data,
-    load_model_from_checkpoint,
-    maybe_compile,
+from ..bundle import DATA_SOURCES, DataBundle, load_data
+from ..configs import (
+    MAX_SEED,
+    DataOptions,
+    RecipeOptions,
+    RunOptions,
+    check_fields,
+    option,
+    synthetic_presets,
 )
+from ..evaluation import autocast, evaluate
+from ..pipeline import DeviceLoader
+from ..recipes import Recipe, get_recipe
+from ..runs import load_checkpoint, model_from_checkpoint
+from ..table import RESULT_FILE
+from ..trainer import Trainer, maybe_compile
 from .base import Distiller, create_distiller, list_methods, method_class
 
 #: Data settings a distillation run inherits from its teacher unless given explicitly.
 INHERITED_DATA_KEYS = ("data", "synthetic_preset", "num_classes", "data_seed", "val_size")
 
 
-@dataclass
-class DistillConfig:
-    """Everything that defines a distillation run (the CLI's options).
+def _model_names() -> list[str]:
+    from ..models import list_models
+
+    return list_models()
+
+
+@dataclass(frozen=True, kw_only=True)
+class DistillConfig(RunOptions, RecipeOptions, DataOptions):
+    """Everything that defines a distillation run: its own fields plus the shared data options,
+    recipe overrides and run options (:mod:`bcpd_sim.vision.configs`).
 
     Data settings left at None (``data``, ``synthetic_preset``, ``num_classes``, ``data_seed``,
     ``val_size``, ``data_dir``) are taken from the teacher's run, so teacher and student share the
     data source, the synthetic world and the validation split.
     """
 
-    out: str
-    teacher: str
-    student: str = "resnet20"
-    method: str = "kd"
-    method_options: dict[str, Any] = field(default_factory=dict)
-    recipe: str = "standard"
-    data: str | None = None
-    data_dir: str | None = None
-    download: bool = False
-    synthetic_preset: str | None = None
-    num_classes: int | None = None
-    seed: int = 0
-    data_seed: int | None = None
-    epochs: int | None = None
-    batch_size: int | None = None
-    lr: float | None = None
-    val_size: int | None = None
-    train_limit: int | None = None
-    test_limit: int | None = None
-    checkpoint_every: int | None = None
-    augment: bool | None = None
-    compile: bool | None = None
-    device: str = "auto"
+    data: str | None = option(
+        None, "data source (default: the teacher's)", choices=lambda: DATA_SOURCES
+    )
+    synthetic_preset: str | None = option(
+        None, "synthetic data preset (default: the teacher's)", choices=synthetic_presets
+    )
+    data_seed: int | None = option(
+        None,
+        "validation split / synthetic world seed (default: the teacher's)",
+        range=(0, MAX_SEED),
+    )
+    out: str = option("", "run directory (created; resumed if present)")
+    teacher: str = option("", "teacher checkpoint (e.g. RUN/checkpoints/last.pt)")
+    student: str = option(
+        "resnet20", "student model name", choices=_model_names, label="student architecture"
+    )
+    method: str = option(
+        "kd", "distillation method", choices=list_methods, label="distillation method"
+    )
+    method_options: dict[str, Any] = option({}, "the method's hyper-parameters (--option K=V)")
+    seed: int = option(0, "training seed (init, data order)", range=(0, MAX_SEED))
 
     def validate(self) -> DistillConfig:
-        """Cheap checks that run before any data or checkpoint is loaded."""
-        from ..models import list_models
-
-        check_choice("student architecture", self.student, list_models())
-        check_choice("distillation method", self.method, list_methods())
-        check_choice("recipe", self.recipe, list_recipes())
-        if self.data is not None:
-            check_choice("data", self.data, DATA_SOURCES)
-        check_int("seed", self.seed, minimum=0)
-        if not isinstance(self.method_options, dict):
-            raise ConfigError("method_options must be a mapping of option name to value")
+        """Every check that needs neither data nor the checkpoint's contents."""
+        if not self.out:
+            raise ConfigError("out must name the run directory (--out DIR)")
+        if not self.teacher:
+            raise ConfigError("teacher must name a teacher checkpoint (--teacher PATH)")
+        check_fields(self)
+        method_class(self.method).check_options(self.method_options)
         resolve_device(self.device)
         self.make_recipe()
         if not Path(self.teacher).is_file():
             raise FileNotFoundError(f"teacher checkpoint {self.teacher} does not exist")
         return self
-
-    def make_recipe(self, val_size: int | None = None) -> Recipe:
-        return get_recipe(
-            self.recipe,
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            lr=self.lr,
-            val_size=self.val_size if self.val_size is not None else val_size,
-            train_limit=self.train_limit,
-            test_limit=self.test_limit,
-            checkpoint_every=self.checkpoint_every,
-        )
-
-
-def teacher_autocast(device: torch.device):
-    """bf16 autocast on CUDA (the teacher's forward), nothing on CPU."""
-    if device.type == "cuda":
-        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
-    return nullcontext()
 
 
 def freeze(model: nn.Module) -> nn.Module:
@@ -124,16 +112,19 @@ def freeze(model: nn.Module) -> nn.Module:
     return model
 
 
-def distill_criterion(teacher: nn.Module, distiller: Distiller, device: torch.device) -> Callable:
-    """A :func:`fit` criterion ``(student, x, y, idx, epoch) -> (loss, student_logits)``.
+def distill_criterion(
+    teacher: nn.Module, distiller: Distiller, device: torch.device, bf16: bool = True
+) -> Callable:
+    """A trainer criterion ``(student, x, y, idx, epoch) -> (loss, student_logits)``.
 
-    The teacher runs first on the same batch, under ``no_grad`` (and bf16 autocast on CUDA);
-    features are requested from both models only when the method needs them.
+    The teacher runs first on the same batch, under ``no_grad`` (and bf16 autocast on CUDA when
+    ``bf16``, as the recipe says); features are requested from both models only when the method
+    needs them.
     """
     needs = distiller.needs_features
 
     def criterion(student, x, y, idx, epoch):
-        with torch.no_grad(), teacher_autocast(device):
+        with torch.no_grad(), autocast(device, bf16):
             t_out = teacher(x, return_features=True) if needs else teacher(x)
         t_logits, t_feats = t_out if needs else (t_out, None)
         s_out = student(x, return_features=True) if needs else student(x)
@@ -166,6 +157,102 @@ def _teacher_val_size(t_cfg: dict[str, Any]) -> int | None:
         return t_cfg.get("val_size")
 
 
+class DistillTrainer(Trainer):
+    """The shared trainer with a frozen teacher beside the student.
+
+    Overrides three steps: :meth:`criterion` (teacher, student and the distiller on one batch),
+    :meth:`setup` (the teacher onto the device and memory format) and :meth:`compile` /
+    :meth:`uncompile` (the teacher's forward is compiled with the student's and falls back with
+    it).
+    """
+
+    def __init__(
+        self,
+        run_dir: str | Path,
+        student: nn.Module,
+        teacher: nn.Module,
+        distiller: Distiller,
+        data: DataBundle,
+        recipe: Recipe,
+        **kwargs: Any,
+    ) -> None:
+        extra = distiller if distiller.extra_parameters() else None
+        super().__init__(run_dir, student, data, recipe, extra_modules=extra, **kwargs)
+        self.teacher = teacher
+        self.distiller = distiller
+        self.teacher_forward: nn.Module = teacher
+        self.step_criterion: Callable | None = None
+
+    def setup(self) -> None:
+        super().setup()
+        self.teacher = self.teacher.to(self.device)
+        if self.channels_last:
+            self.teacher = self.teacher.to(memory_format=torch.channels_last)
+        self.teacher_forward = self.teacher
+
+    def compile(self) -> None:
+        super().compile()
+        self.teacher_forward, _ = maybe_compile(
+            self.teacher, self.want_compile, self.device, self.recipe.compile_mode
+        )
+        self._build_criterion()
+
+    def uncompile(self) -> None:
+        super().uncompile()
+        self.teacher_forward = self.teacher
+        self._build_criterion()
+
+    def _build_criterion(self) -> None:
+        self.step_criterion = distill_criterion(
+            self.teacher_forward, self.distiller, self.device, self.recipe.bf16
+        )
+
+    def criterion(self, forward: nn.Module, x, y, idx, epoch: int) -> tuple:
+        return self.step_criterion(forward, x, y, idx, epoch)
+
+
+def resolve_data(config: DistillConfig, t_cfg: dict[str, Any]) -> dict[str, Any]:
+    """The run's data settings: those given explicitly, else the teacher run's."""
+    inherited = {k: getattr(config, k) for k in INHERITED_DATA_KEYS}
+    for key in INHERITED_DATA_KEYS:
+        if inherited[key] is None and key != "val_size":
+            inherited[key] = t_cfg.get(key)
+    inherited["data"] = inherited["data"] or "cifar100"
+    return inherited
+
+
+def teacher_metrics(
+    run_dir: Path,
+    teacher: nn.Module,
+    tinfo: dict[str, Any],
+    data: DataBundle,
+    recipe: Recipe,
+    device: torch.device,
+    dist: DistContext = distributed.SINGLE,
+    loader: Any = None,
+) -> dict[str, float]:
+    """The teacher's test metrics on the student's test set (``teacher.json``, measured once;
+    under DDP every rank evaluates its share and rank 0 writes). ``loader``: the test loader
+    (default: a device loader of ``data.test``)."""
+    teacher_json = run_dir / "teacher.json"
+    if distributed.broadcast_object(teacher_json.is_file(), dist):
+        return json.loads(teacher_json.read_text())["test"]
+    if loader is None:
+        loader = DeviceLoader(
+            data.test,
+            recipe.eval_batch_size,
+            device,
+            return_index=True,
+            rank=dist.rank,
+            world_size=dist.world_size,
+        )
+    bf16 = recipe.bf16 and device.type == "cuda"
+    t_metrics = evaluate(teacher, loader, p_star=data.test.p_star, bf16=bf16, dist=dist)
+    if dist.is_main:
+        write_json(teacher_json, {"teacher": tinfo, "test": t_metrics})
+    return t_metrics
+
+
 def distill(
     config: DistillConfig,
     *,
@@ -177,14 +264,10 @@ def distill(
     from ..models import create_model
 
     config.validate()
-    device = resolve_device(config.device)
+    ctx, device = distributed.setup(config.device)
     t_ckpt = load_checkpoint(config.teacher, "cpu")
     t_cfg = t_ckpt.get("config") or {}
-    inherited = {k: getattr(config, k) for k in INHERITED_DATA_KEYS}
-    for key in INHERITED_DATA_KEYS:
-        if inherited[key] is None and key != "val_size":
-            inherited[key] = t_cfg.get(key)
-    inherited["data"] = inherited["data"] or "cifar100"
+    inherited = resolve_data(config, t_cfg)
     recipe = config.make_recipe(val_size=_teacher_val_size(t_cfg))
     data = load_data(
         inherited["data"],
@@ -197,8 +280,8 @@ def distill(
         test_limit=recipe.test_limit,
         data_seed=inherited["data_seed"] or 0,
     )
-    teacher, t_ckpt = load_model_from_checkpoint(
-        config.teacher, device, num_classes=data.num_classes
+    teacher = model_from_checkpoint(
+        t_ckpt, device, num_classes=data.num_classes, source=config.teacher
     )
     del t_ckpt["model"]
     freeze(teacher)
@@ -207,27 +290,13 @@ def distill(
     torch.manual_seed(config.seed)
     student = create_model(config.student, num_classes=data.num_classes)
     options = dict(config.method_options)
-    if config.method == "dkd":
-        options.setdefault("teacher_arch", tinfo["arch"])
     if method_class(config.method).needs_index:  # e.g. CRD's memory bank: one row per image
         options.setdefault("n_data", len(data.train))
         options.setdefault("labels", data.train.labels)
     distiller = create_distiller(config.method, teacher, student, **options)
 
     run_dir = Path(config.out)
-    teacher_json = run_dir / "teacher.json"
-    if teacher_json.is_file():
-        t_metrics = json.loads(teacher_json.read_text())["test"]
-    else:
-        loader = DeviceLoader(data.test, recipe.eval_batch_size, device, return_index=True)
-        t_metrics = evaluate(teacher, loader, p_star=data.test.p_star, bf16=device.type == "cuda")
-        write_json(teacher_json, {"teacher": tinfo, "test": t_metrics})
-
-    cuda = device.type == "cuda"
-    if recipe.channels_last and cuda:
-        teacher = teacher.to(memory_format=torch.channels_last)
-    want_compile = recipe.compile if config.compile is None else config.compile
-    teacher_fwd, _ = maybe_compile(teacher, bool(want_compile), device, recipe.compile_mode)
+    t_metrics = teacher_metrics(run_dir, teacher, tinfo, data, recipe, device, ctx)
 
     record = asdict(config)
     record.update(
@@ -238,23 +307,23 @@ def distill(
         resolved_data={k: inherited[k] for k in INHERITED_DATA_KEYS if k != "val_size"},
         method_hparams=distiller.hparams,
     )
-    summary = fit(
+    trainer = DistillTrainer(
         run_dir,
         student,
-        distill_criterion(teacher_fwd, distiller, device),
+        teacher,
+        distiller,
         data,
         recipe,
         seed=config.seed,
         config=record,
         arch=config.student,
         device=device,
-        extra_modules=distiller if distiller.extra_parameters() else None,
         augment=config.augment,
         compile=config.compile,
-        resume=resume,
-        on_epoch_end=on_epoch_end,
         desc=f"{config.method} {tinfo['arch']}({tinfo['loss']})->{config.student}",
+        dist=ctx,
     )
+    summary = trainer.fit(resume=resume, on_epoch_end=on_epoch_end)
     dataset = data.source
     if data.source == "synthetic":
         dataset = f"synthetic-{inherited['synthetic_preset'] or 'easy'}"
@@ -270,6 +339,7 @@ def distill(
         "teacher_seed": tinfo["seed"],
         "seed": config.seed,
         "recipe": recipe.name,
+        "protocol": summary["protocol"],
         "epochs": summary["last_epoch"],
         "best_epoch": summary["best_epoch"],
         "test_acc_last": summary["last_epoch_test_acc"],
@@ -281,7 +351,8 @@ def distill(
         "student_mse_to_pstar": summary.get("last_epoch_test_mse_pstar"),
         "student_kl_to_pstar": summary.get("last_epoch_test_kl_pstar"),
     }
-    write_json(run_dir / RESULT_FILE, result)
+    if ctx.is_main:
+        write_json(run_dir / RESULT_FILE, result)
     return result
 
 

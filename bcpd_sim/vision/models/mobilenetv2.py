@@ -101,7 +101,7 @@ class CifarMobileNetV2(CifarModel):
         return logits, Features(stem, taps, list(taps), embedding)
 
 
-@register_model
+@register_model(lr_family="low")
 def mobilenetv2(
     num_classes: int = 100, width_mult: float = 0.5, expansion: int = 6
 ) -> CifarMobileNetV2:

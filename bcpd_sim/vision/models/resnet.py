@@ -133,13 +133,13 @@ def resnet44(num_classes: int = 100) -> CifarResNet:
     return _make(44, _W1, num_classes)
 
 
-@register_model
+@register_model(dkd_beta=2.0)
 def resnet56(num_classes: int = 100) -> CifarResNet:
     """CIFAR ResNet-56 (9 blocks per stage, widths 16/32/64)."""
     return _make(56, _W1, num_classes)
 
 
-@register_model
+@register_model(dkd_beta=2.0)
 def resnet110(num_classes: int = 100) -> CifarResNet:
     """CIFAR ResNet-110 (18 blocks per stage, widths 16/32/64)."""
     return _make(110, _W1, num_classes)

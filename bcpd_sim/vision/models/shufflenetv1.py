@@ -97,7 +97,7 @@ class CifarShuffleNetV1(CifarModel):
         return logits, Features(stem, [f1, f2, f3], [p1, p2, p3], embedding)
 
 
-@register_model
+@register_model(lr_family="low")
 def shufflenetv1(num_classes: int = 100) -> CifarShuffleNetV1:
     """CIFAR ShuffleNetV1 with 3 groups (CRD ``ShuffleV1``)."""
     return CifarShuffleNetV1(num_classes)

@@ -64,7 +64,7 @@ def vgg8(num_classes: int = 100) -> CifarVGG:
     return CifarVGG([[64], [128], [256], [512], [512]], num_classes)
 
 
-@register_model
+@register_model(dkd_beta=6.0)
 def vgg13(num_classes: int = 100) -> CifarVGG:
     """VGG-13 with BN (two convs per block: 64, 128, 256, 512, 512)."""
     return CifarVGG([[64, 64], [128, 128], [256, 256], [512, 512], [512, 512]], num_classes)

@@ -121,7 +121,7 @@ def wrn_40_1(num_classes: int = 100, drop_rate: float = 0.0) -> WideResNet:
     return WideResNet(40, 1, num_classes, drop_rate)
 
 
-@register_model
+@register_model(dkd_beta=6.0)
 def wrn_40_2(num_classes: int = 100, drop_rate: float = 0.0) -> WideResNet:
     """WRN-40-2: 6 blocks per stage, widths 32/64/128."""
     return WideResNet(40, 2, num_classes, drop_rate)

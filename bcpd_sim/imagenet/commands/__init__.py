@@ -1,0 +1,1 @@
+"""``bcpd-sim imagenet <command>`` modules, discovered like the top-level commands."""

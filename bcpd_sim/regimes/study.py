@@ -1,0 +1,197 @@
+"""Run the regime map cell by cell, resumably: one cell = one point of the axes and one draw.
+
+Each finished cell is written atomically to ``cells/<id>.parquet`` (students) and
+``cells/<id>.teachers.parquet`` (every teacher of the lr grid); rerunning the same command skips
+finished cells. Seeds depend only on the config, the draw and the replicate, never on the order
+cells run in.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from .. import io
+from ..errors import ConfigError
+from ..progress import progress
+from ..provenance import environment
+from .config import AXES, RegimesConfig, read_config
+from .students import train_students
+from .teachers import teacher_metrics, train_teachers
+from .world import SAMPLING_SCHEME, make_world
+
+#: Teacher columns copied onto each student row (distances on the row's own student inputs are
+#: added as ``mse_to_bcpd`` / ``kl_to_bcpd``).
+TEACHER_COLUMNS = [
+    "teacher_lr",
+    "tuned_lr",
+    "teacher_seed",
+    "teacher_selected_epoch",
+    "val_acc",
+    "val_nll",
+    "teacher_train_acc",
+    "teacher_acc",
+    "teacher_overconfidence",
+    "teacher_ece",
+    "mse_to_bcpd_heldout",
+    "kl_to_bcpd_heldout",
+    "mse_to_bcpd_teacher_train",
+    "mse_to_bcpd_fresh",
+    "kl_to_bcpd_teacher_train",
+    "kl_to_bcpd_fresh",
+]
+
+
+@dataclass(frozen=True)
+class Cell:
+    point: dict[str, Any]
+    draw: int
+
+    @property
+    def id(self) -> str:
+        parts = [f"{k}={self.point[k]}" for k in AXES]
+        return "_".join(parts).replace(" ", "") + f"_draw={self.draw}"
+
+
+def plan_cells(cfg: RegimesConfig) -> list[Cell]:
+    """Every combination of axis values, for each draw (draw varies slowest)."""
+    combos = itertools.product(*(cfg.axis_values(a) for a in AXES))
+    points = [dict(zip(AXES, c)) for c in combos]
+    return [Cell(p, draw) for draw in range(cfg.data.draws) for p in points]
+
+
+def run_cell(cfg: RegimesConfig, cell: Cell) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Train one cell's teachers and students; return (student rows, teacher rows)."""
+    start, cpu = time.perf_counter(), time.process_time()
+    world = make_world(cfg, cell.point, cell.draw)
+    sets = train_teachers(cfg, cell.point, cell.draw, world)
+    teachers = pd.concat([teacher_metrics(ts, world) for ts in sets.values()], ignore_index=True)
+    students = train_students(cfg, cell.draw, world, sets)
+    rows = students.merge(
+        teachers[["teacher_loss", "member", *TEACHER_COLUMNS]], on=["teacher_loss", "member"]
+    )
+    on_train = rows.student_inputs == "teacher_train"
+    rows["mse_to_bcpd"] = rows.mse_to_bcpd_teacher_train.where(on_train, rows.mse_to_bcpd_fresh)
+    rows["kl_to_bcpd"] = rows.kl_to_bcpd_teacher_train.where(on_train, rows.kl_to_bcpd_fresh)
+    rows["seed"] = rows["replicate"]
+    extra = {
+        "cell": cell.id,
+        "draw": cell.draw,
+        "mixture_seed": world.mixture_seed,
+        "sample_seed": world.sample_seed,
+        "bayes_acc_test": float(world.test.p_star.max(-1).mean()),
+        "sampling_scheme": SAMPLING_SCHEME,
+        **cell.point,
+        "cell_seconds": time.perf_counter() - start,
+        "cell_cpu_seconds": time.process_time() - cpu,
+    }
+    rows = rows.assign(**extra)
+    teachers = teachers.assign(**extra)
+    sort = ["teacher_loss", "lr_rule", "replicate", "student_inputs", "student_loss"]
+    return rows.sort_values(sort, ignore_index=True), teachers
+
+
+def _check_config(out: Path, cfg: RegimesConfig) -> None:
+    path = out / "config.toml"
+    text = 'study = "regimes"\n' + cfg.to_toml()
+    if path.exists() and path.read_text() != text:
+        raise ConfigError(
+            f"{out} holds a run with a different config; choose another --out, or rerun with "
+            f"the settings in {path}"
+        )
+    io.write_text(path, text)
+
+
+@contextmanager
+def torch_threads(n: int):
+    """Run with ``n`` torch CPU threads (0: leave the setting alone), restoring it afterwards."""
+    before = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def run_regimes(
+    cfg: RegimesConfig, out: str | Path, *, show_progress: bool | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Run (or resume) the study into ``out``; return (students, teachers) tables."""
+    with torch_threads(cfg.threads):
+        return _run(cfg, Path(out), show_progress)
+
+
+def _run(
+    cfg: RegimesConfig, out: Path, show_progress: bool | None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    out.mkdir(parents=True, exist_ok=True)
+    _check_config(out, cfg)
+    for stale in (out / "cells").glob(".*.tmp"):  # left by a run killed mid-write
+        stale.unlink()
+    env = environment()
+    cells = plan_cells(cfg)
+    bar = progress(
+        total=len(cells),
+        desc="regime cells",
+        unit="cell",
+        disable=None if show_progress is None else not show_progress,
+    )
+    students, teachers = [], []
+    for cell in cells:
+        s_path = out / "cells" / f"{cell.id}.parquet"
+        t_path = out / "cells" / f"{cell.id}.teachers.parquet"
+        if s_path.exists() and t_path.exists():
+            students.append(pd.read_parquet(s_path))
+            teachers.append(pd.read_parquet(t_path))
+            bar.update(1)
+            continue
+        bar.set_postfix_str(cell.id)
+        rows, trows = run_cell(cfg, cell)
+        rows = rows.assign(
+            preset=cfg.preset,
+            teacher_batch_size=cfg.teacher.batch_size,
+            teacher_select=cfg.teacher.select,
+            student_width="-".join(map(str, cfg.student.width)),
+            student_epochs=cfg.student.epochs,
+            student_lr=cfg.student.lr,
+            bcpd_sim_version=env["bcpd_sim"],
+            torch_version=env["torch"],
+            git_commit=env["git_commit"],
+            device=env["device"],
+        )
+        io.write_table(t_path, trows)
+        io.write_table(s_path, rows)  # written last: its presence marks the cell finished
+        students.append(rows)
+        teachers.append(trows)
+        bar.update(1)
+    bar.close()
+    results = pd.concat(students, ignore_index=True)
+    teacher_table = pd.concat(teachers, ignore_index=True)
+    io.write_table(out / "teachers.parquet", teacher_table)
+    io.write_table(out / "results.parquet", results)
+    return results, teacher_table
+
+
+def is_regimes_run(run_dir: str | Path) -> bool:
+    """Whether ``run_dir`` was written by ``bcpd-sim regimes``."""
+    path = Path(run_dir) / "config.toml"
+    return path.is_file() and path.read_text().startswith('study = "regimes"')
+
+
+def load_run(run_dir: str | Path) -> tuple[RegimesConfig, pd.DataFrame]:
+    """The config and student results of a finished run directory."""
+    run_dir = Path(run_dir)
+    results = run_dir / "results.parquet"
+    if not results.exists():
+        raise FileNotFoundError(
+            f"{run_dir} has no results.parquet; run `bcpd-sim regimes --out {run_dir}` first"
+        )
+    return read_config(run_dir / "config.toml"), pd.read_parquet(results)
