@@ -129,3 +129,46 @@ def test_first_format_is_refused_in_one_line_and_upgrades(tmp_path):
         load_checkpoint(tmp_path / "foreign.pt")
     with pytest.raises(FileNotFoundError):
         load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_every_checkpoint_a_run_writes_opens_with_weights_only(tmp_path):
+    from bcpd_sim.vision.distill.trainer import DistillConfig, distill
+    from bcpd_sim.vision.train import TeacherConfig, train_teacher
+
+    tiny = dict(recipe="tiny", device="cpu", train_limit=80, val_size=16, test_limit=32)
+    tiny.update(batch_size=32, epochs=2, checkpoint_every=1)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        teacher = tmp_path / "teacher"
+        train_teacher(
+            TeacherConfig(
+                out=str(teacher),
+                arch="resnet8",
+                loss="mse",
+                data="synthetic",
+                num_classes=10,
+                **tiny,
+            )
+        )
+        student = tmp_path / "student"
+        distill(
+            DistillConfig(
+                out=str(student),
+                teacher=str(teacher / "checkpoints" / "best.pt"),
+                student="resnet8",
+                method="fitnet",
+                **tiny,
+            )
+        )
+    finally:
+        torch.set_num_threads(before)
+    paths = sorted(tmp_path.rglob("*.pt"))
+    names = {p.name for p in paths}
+    assert {"last.pt", "best.pt", "epoch_0001.pt", "epoch_0002.pt"} <= names and len(paths) >= 8
+    for path in paths:
+        raw = torch.load(path, weights_only=True)  # PyTorch's safe default, on every file
+        assert raw["format"] == CHECKPOINT_FORMAT
+        model = create_model(raw["arch"], raw["num_classes"])
+        model.load_state_dict(raw["model"])
+        assert raw["loss"] == ("mse" if "teacher" in path.parts[-3] else "fitnet")

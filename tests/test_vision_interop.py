@@ -168,3 +168,41 @@ def test_mdistiller_release_file_and_bad_input(tmp_path, capsys):
         main(["cifar100", "import", str(path), "--format", "timm", "--out", "o"])
     err = capsys.readouterr().err
     assert all(line.startswith(("bcpd-sim", "usage")) for line in err.strip().splitlines())
+
+
+def test_converted_teacher_distils_a_student_end_to_end(tmp_path):
+    """A fake mdistiller resnet8 teacher, imported, distils a student on synthetic data."""
+    from bcpd_sim.vision.distill.trainer import DistillConfig, distill
+
+    folder = tmp_path / "resnet8_vanilla"
+    folder.mkdir()
+    torch.save({"model": fake_state_dict("resnet8"), "epoch": 240}, folder / "ckpt_epoch_240.pth")
+    out = tmp_path / "imported"
+    argv = ["cifar100", "import", str(folder / "ckpt_epoch_240.pth"), "--format", "mdistiller"]
+    assert main([*argv, "--out", str(out)]) == 0
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        result = distill(
+            DistillConfig(
+                out=str(tmp_path / "run"),
+                teacher=str(out / "teacher.pt"),
+                student="resnet8",
+                method="kd",
+                data="synthetic",
+                num_classes=100,
+                recipe="tiny",
+                epochs=1,
+                device="cpu",
+                train_limit=80,
+                val_size=16,
+                test_limit=32,
+                batch_size=32,
+            )
+        )
+    finally:
+        torch.set_num_threads(before)
+    assert result["teacher_arch"] == "resnet8" and result["teacher_loss"] == "ce"
+    assert 0.0 <= result["test_acc_last"] <= 1.0
+    student = torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=True)
+    assert student["arch"] == "resnet8" and student["num_classes"] == 100

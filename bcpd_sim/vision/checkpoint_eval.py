@@ -67,7 +67,7 @@ def metrics_from_logits(
 @torch.no_grad()
 def predict(model: nn.Module, loader: DeviceLoader, *, bf16: bool = False) -> np.ndarray:
     """Float64 logits of every image of an in-order loader, in dataset order."""
-    from .train import autocast
+    from .evaluation import autocast
 
     model.eval()
     out = []
@@ -78,7 +78,7 @@ def predict(model: nn.Module, loader: DeviceLoader, *, bf16: bool = False) -> np
 
 
 def run_data_settings(ckpt: dict[str, Any], **overrides: Any) -> dict[str, Any]:
-    """Keyword arguments of :func:`bcpd_sim.vision.train.load_data` that rebuild the data of the
+    """Keyword arguments of :func:`bcpd_sim.vision.bundle.load_data` that rebuild the data of the
     run that wrote ``ckpt`` (teacher, distillation or imported); non-None ``overrides`` win."""
     cfg = ckpt.get("config") or {}
     resolved = cfg.get("resolved_data") or {}
@@ -118,7 +118,7 @@ def evaluate_checkpoint(
 
     Returns ``{"checkpoint", "arch", "epoch", "split", "n", "data": {...}, "metrics": {...}}``.
     """
-    from .train import load_data
+    from .bundle import load_data
 
     check_choice("split", split, SPLITS)
     dev = resolve_device(device)

@@ -16,8 +16,8 @@ HELP = "evaluate a checkpoint: top-1, top-5, NLL, Brier, ECE (and MSE/KL to p* o
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ..bundle import DATA_SOURCES
     from ..checkpoint_eval import SPLITS
-    from ..train import DATA_SOURCES
 
     parser.add_argument("checkpoint", metavar="CHECKPOINT", help="a .pt written by bcpd-sim")
     parser.add_argument("--split", default="test", choices=SPLITS, help="which split to score")

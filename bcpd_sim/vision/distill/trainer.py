@@ -344,6 +344,8 @@ def distill(
         "best_epoch": summary["best_epoch"],
         "test_acc_last": summary["last_epoch_test_acc"],
         "test_acc_best": summary["best_epoch_test_acc"],
+        "test_top5_last": summary.get("last_epoch_test_top5"),
+        "test_top5_best": summary.get("best_epoch_test_top5"),
         "val_acc_best": summary["best_epoch_val_acc"],
         "teacher_test_acc": t_metrics["acc"],
         "teacher_mse_to_pstar": t_metrics.get("mse_pstar"),

@@ -5,7 +5,7 @@ followed by 3, 7, 3 basic blocks, with 116, 232 and 464 channels; a 1x1 conv to 
 global average pooling and a linear classifier. A basic block splits its input in two halves,
 transforms the second (1x1 - BN - ReLU - depthwise 3x3 - BN - 1x1 - BN - ReLU), concatenates and
 shuffles the channels (2 groups). Weights keep PyTorch's default initialisation, as in the
-reference. Parameter names follow the reference (``conv1`` .. ``conv5``) except the classifier,
+reference; trained at lr 0.01 like the other ShuffleNet and MobileNetV2 (RepDistiller's scripts). Parameter names follow the reference (``conv1`` .. ``conv5``) except the classifier,
 ``fc`` (``linear`` there).
 """
 
@@ -123,7 +123,7 @@ class CifarShuffleNetV2(CifarModel):
         return logits, Features(stem, [f1, f2, f3], [p1, p2, p3], embedding)
 
 
-@register_model
+@register_model(lr_family="low")
 def shufflenetv2(num_classes: int = 100) -> CifarShuffleNetV2:
     """CIFAR ShuffleNetV2 at net size 1 (CRD ``ShuffleV2``)."""
     return CifarShuffleNetV2(num_classes)
