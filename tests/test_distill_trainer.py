@@ -169,7 +169,7 @@ def test_cli_runs_and_bad_arguments_exit_2(teacher_ckpt, tmp_path, capsys):
         assert message in err, err
         assert err.count("\n") == 1
 
-    fails(["--method", "nope"], "unknown distillation method 'nope'; valid: at, dkd")
+    fails(["--method", "nope"], "unknown distillation method 'nope'; valid: at, crd, dkd")
     fails(["--student", "resnet999"], "unknown student architecture 'resnet999'")
     fails(["--option", "tau=3"], "unknown option(s) tau for distillation method 'kd'")
     fails(["--num-classes", "7"], "has 10 classes, expected 7")

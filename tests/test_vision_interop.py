@@ -38,14 +38,17 @@ LAYOUTS = json.loads(
 
 
 def fake_state_dict(arch: str, seed: int = 0) -> OrderedDict:
-    """Random tensors with their names and shapes (BN counters as int64 scalars)."""
+    """Random tensors with their names and shapes (BN counters as int64 scalars, running
+    variances positive, so the network computes finite outputs)."""
     g = torch.Generator().manual_seed(seed)
     out = OrderedDict()
     for key, shape in LAYOUTS[arch].items():
         if key.endswith("num_batches_tracked"):
             out[key] = torch.tensor(1000 + len(out))
+        elif key.endswith("running_var"):
+            out[key] = 0.5 + torch.rand(shape, generator=g)
         else:
-            out[key] = torch.randn(shape, generator=g)
+            out[key] = 0.1 * torch.randn(shape, generator=g)
     return out
 
 

@@ -50,3 +50,39 @@ def test_chain_calls_each_callback():
     )
     call(3, {})
     assert seen == [("a", 3), ("b", 3)] and tb_log.chain(None) is None
+
+
+def test_teacher_run_with_tensorboard_writes_events_beside_metrics(tmp_path):
+    pytest.importorskip("tensorboard", reason="the optional tensorboard package is not installed")
+    import torch
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from bcpd_sim.vision.train import TeacherConfig, train_teacher
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        train_teacher(
+            TeacherConfig(
+                out=str(tmp_path / "run"),
+                arch="resnet8",
+                data="synthetic",
+                num_classes=10,
+                recipe="tiny",
+                epochs=2,
+                device="cpu",
+                train_limit=64,
+                val_size=16,
+                test_limit=16,
+                batch_size=24,
+                tensorboard=True,
+            )  # fmt: skip
+        )
+    finally:
+        torch.set_num_threads(before)
+    run = tmp_path / "run"
+    assert (run / "metrics.csv").is_file() and list(run.glob("events.out.tfevents.*"))
+    acc = EventAccumulator(str(run))
+    acc.Reload()
+    assert [e.step for e in acc.Scalars("test/top5")] == [1, 2]
+    assert {"train/loss", "val/acc", "test/mse_pstar"} <= set(acc.Tags()["scalars"])

@@ -143,7 +143,10 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dic
         raise FileNotFoundError(f"checkpoint {path} does not exist")
     try:
         ckpt = torch.load(path, map_location=device, weights_only=True)
-    except pickle.UnpicklingError:
+    except pickle.UnpicklingError as exc:
+        if "Unsupported global" not in str(exc):  # not a pickle of Python objects we refuse
+            reason = str(exc).strip().splitlines()[-1][:200]
+            raise ConfigError(f"checkpoint {path} is unreadable ({reason})") from None
         raise ConfigError(
             f"checkpoint {path} does not load with weights_only=True: if an older bcpd-sim wrote "
             "it, upgrade it once with python -m bcpd_sim.vision.checkpoint upgrade "
