@@ -64,6 +64,7 @@ def test_binary_cli_bad_input_is_one_line(override, needle, capsys):
     assert needle in err and "\n" not in err
 
 
+@pytest.mark.slow
 def test_cnn_smoke_on_synthetic_images_with_exact_merged_p_star(tmp_path):
     """Teachers CE/MSE -> AT students on merged synthetic images; resumes without retraining."""
     from bcpd_sim.studies.binary.cnn import load_binary_data, load_cnn_config, run_binary_cnn

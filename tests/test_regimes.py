@@ -239,6 +239,7 @@ def test_paired_across_draws_recovers_variance_components():
         (["--set", "axes.label_noise=[0.95]"], "axes.label_noise"),
         (["--set", "teacher.lr_grid=[0.1,-1.0]"], "teacher.lr_grid"),
         (["--set", "axes.family=['paper','moons']"], "axes.family"),
+        (["--set", "axes.width=[16,100000000]"], "axes.width"),
     ],
 )
 def test_bad_configs_are_refused_naming_the_key(args, fragment):

@@ -46,11 +46,9 @@ def run(args: argparse.Namespace) -> int:
 
     overrides = list(args.overrides)
     if args.preset in CNN_PRESETS:
-        if args.data:
-            overrides.append(f"data={args.data}")
-        if args.data_dir:
-            overrides.append(f"data_dir={args.data_dir!r}")
-        cfg = load_cnn_config(args.preset, file=args.config, overrides=overrides)
+        flags = {"data": args.data, "data_dir": args.data_dir}
+        flags = {k: v for k, v in flags.items() if v is not None}
+        cfg = load_cnn_config(args.preset, file=args.config, overrides=overrides, flags=flags)
         runner = run_binary_cnn
     else:
         if args.data or args.data_dir:

@@ -26,8 +26,8 @@ import pandas as pd
 
 from .. import io, metrics
 from ..ensemble import MemberSpec, train
+from ..ensemble.losses import TEACHER_LOSSES
 from ..errors import ConfigError
-from ..figure1.config import TEACHER_LOSSES
 from ..mixtures import Sample, list_mixtures, make_mixture
 from ..provenance import environment
 from ..simplex import onehot
@@ -43,14 +43,14 @@ class SemisupConfig:
     mixture: str = "paper"
     mixture_seed: int = 0
     sample_seed: int = 1
-    n_pool: int = 10_000
+    n_pool: int = 5_000
     n_test: int = 20_000
     fractions: list[float] = field(default_factory=lambda: [0.01, 0.02, 0.05, 0.1, 0.2, 0.5])
     teacher_losses: list[str] = field(default_factory=lambda: ["ce", "mse"])
     seeds: int = 4
-    teacher_steps: int = 3000  # optimiser steps per teacher, whatever its labelled-set size
-    max_teacher_epochs: int = 150
-    student_epochs: int = 20
+    teacher_steps: int = 1500  # optimiser steps per teacher, whatever its labelled-set size
+    max_teacher_epochs: int = 60
+    student_epochs: int = 15
     width: list[int] = field(default_factory=lambda: [128, 128])
     lr: float = 2e-3
     momentum: float = 0.9
@@ -95,7 +95,14 @@ PRESETS: dict[str, dict[str, Any]] = {
         "width": [32],
         "lr": 5e-3,
     },
-    "large": {"n_pool": 50_000, "n_test": 90_000, "seeds": 16, "teacher_steps": 10_000},
+    "large": {
+        "n_pool": 50_000,
+        "n_test": 90_000,
+        "seeds": 16,
+        "teacher_steps": 10_000,
+        "max_teacher_epochs": 300,
+        "student_epochs": 30,
+    },
 }
 
 

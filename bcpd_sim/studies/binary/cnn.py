@@ -108,8 +108,12 @@ CNN_PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-def load_cnn_config(preset: str = "cnn_tiny", *, file=None, overrides=None) -> BinaryCNNConfig:
-    return load_study_config(BinaryCNNConfig, CNN_PRESETS, preset, file=file, overrides=overrides)
+def load_cnn_config(
+    preset: str = "cnn_tiny", *, file=None, overrides=None, flags=None
+) -> BinaryCNNConfig:
+    return load_study_config(
+        BinaryCNNConfig, CNN_PRESETS, preset, file=file, overrides=overrides, flags=flags
+    )
 
 
 def load_binary_data(cfg: BinaryCNNConfig):

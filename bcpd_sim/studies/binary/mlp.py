@@ -22,8 +22,8 @@ from scipy.special import softmax
 
 from ... import io, metrics
 from ...ensemble import MemberSpec, train
+from ...ensemble.losses import TEACHER_LOSSES
 from ...errors import ConfigError
-from ...figure1.config import TEACHER_LOSSES
 from ...mixtures import SuperClassMixture, list_mixtures, make_mixture
 from ...provenance import environment
 from ...validation import check_choice, check_int, check_positive

@@ -21,9 +21,9 @@ from scipy.special import log_softmax
 
 from ... import io, metrics
 from ...ensemble import member_grid, train
+from ...ensemble.losses import TEACHER_LOSSES
 from ...errors import ConfigError
 from ...figure1 import targets as T
-from ...figure1.config import TEACHER_LOSSES
 from ...mixtures import Sample, list_mixtures, make_mixture
 from ...provenance import environment
 from ...simplex import tempered
