@@ -177,11 +177,9 @@ class CRD(Distiller):
         temperature, momentum = self.hparams["nce_t"], self.hparams["nce_m"]
         out_s = contrast_scores(f_s, self.memory_t, contrast_idx, temperature)
         out_t = contrast_scores(f_t, self.memory_s, contrast_idx, temperature)
-        with torch.no_grad():
-            if self.z[0] < 0:
-                self.z[0] = out_s.mean() * self.n_data
-            if self.z[1] < 0:
-                self.z[1] = out_t.mean() * self.n_data
+        with torch.no_grad():  # Z is set once, from the first batch (no host sync: torch.where)
+            first = torch.stack([out_s.mean(), out_t.mean()]).to(self.z.dtype) * self.n_data
+            self.z.copy_(torch.where(self.z < 0, first, self.z))
         loss = nce_loss(out_s / self.z[0], self.n_data) + nce_loss(out_t / self.z[1], self.n_data)
         with torch.no_grad():
             for bank, f in ((self.memory_s, f_s), (self.memory_t, f_t)):
