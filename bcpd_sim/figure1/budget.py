@@ -27,8 +27,9 @@ class Job:
     soft_targets: bool
     samples: int  # examples each member trains on (epochs x points)
     outputs: int  # rows of K probabilities kept per member (predictions)
-    repeats: float = 1.0  # how many such jobs the run trains
+    repeats: float = 1.0  # how many such jobs the run trains (over all draws of the data)
     outputs_key: str = "data.n_test"
+    epochs_key: str = "train.epochs"
 
 
 def jobs(cfg: Any) -> list[Job]:
@@ -37,6 +38,7 @@ def jobs(cfg: Any) -> list[Job]:
     from .targets import TARGET_KINDS
 
     d, t, s, r = cfg.data, cfg.train, cfg.simulated, cfg.trained
+    draws = getattr(d, "draws", 1)  # every draw of the data trains every cell again
     student = {
         "width": t.width,
         "width_key": "train.width",
@@ -49,10 +51,10 @@ def jobs(cfg: Any) -> list[Job]:
         sizes = simulated_sizes(s)
         kind = max(sizes, key=sizes.get)
         key, e = f"simulated.{TARGET_KINDS[kind].key}", sizes[kind]
-        out.append(Job(key, "students", e, repeats=sum(sizes.values()) / e, **student))
+        out.append(Job(key, "students", e, repeats=draws * sum(sizes.values()) / e, **student))
     if r.enabled:
         teachers = r.seeds * len(r.epochs) * len(r.n_train) * len(r.widths)
-        losses = len(r.losses)
+        losses = draws * len(r.losses)
         out.append(
             Job(
                 "trained.seeds",
@@ -65,6 +67,7 @@ def jobs(cfg: Any) -> list[Job]:
                 outputs=d.n_train + d.n_val + d.n_test,
                 repeats=losses,
                 outputs_key="data.n_train + n_val + n_test",
+                epochs_key="trained.epochs",
             )
         )
         students = teachers * r.students_per_teacher
@@ -122,4 +125,6 @@ def check_jobs(cfg: Any, *, dim: int, num_classes: int) -> None:
     if all_jobs:
         biggest = all_jobs[max(range(len(flops)), key=flops.__getitem__)]
         trained = sum(j.members * j.repeats for j in all_jobs)
-        V.check_work(biggest.key, sum(flops), what=f"training {trained:,.0f} networks")
+        draws = " x data.draws" if getattr(d, "draws", 1) > 1 else ""
+        key = f"{biggest.key} x {biggest.epochs_key}{draws}"
+        V.check_work(key, sum(flops), what=f"training {trained:,.0f} networks")
