@@ -236,7 +236,8 @@ def test_register_model_and_count_parameters():
 # for resnet56 / resnet110 teachers, 6 for wrn_40_2 / vgg13, 8 otherwise.
 LOW_LR = {"mobilenetv2", "shufflenetv1", "shufflenetv2"}
 DKD_BETA = {"resnet56": 2.0, "resnet110": 2.0, "wrn_40_2": 6.0, "vgg13": 6.0}
-FAMILY_PREFIXES = ("resnet", "wrn", "vgg", "mobilenetv2", "shufflenetv1")
+FAMILY_PREFIXES = ("resnet", "wrn", "vgg", "mobilenetv2", "shufflenetv1", "shufflenetv2")
+FAMILY_EXCEPTIONS = {"resnet50": "resnetv2"}  # RepDistiller's resnetv2.py (bottleneck ResNet)
 
 
 @pytest.mark.parametrize("name", ALL_MODELS)
@@ -249,8 +250,8 @@ def test_model_carries_its_architecture_settings(name):
     cfg = model.arch_cfg
     assert isinstance(cfg, ArchConfig) and cfg.name == name
     assert cfg.num_classes == NUM_CLASSES and cfg.kwargs == {}
-    family = next((p for p in FAMILY_PREFIXES if name.startswith(p)), None)
-    assert cfg.family == (family or cfg.family) and cfg.family
+    family = FAMILY_EXCEPTIONS.get(name) or next(p for p in FAMILY_PREFIXES if name.startswith(p))
+    assert cfg.family == family
     assert cfg.lr_family == ("low" if name in LOW_LR else "standard")
     assert cfg.dkd_beta == DKD_BETA.get(name, 8.0)
     assert arch_config(name) == ArchConfig(name, cfg.family, cfg.lr_family, cfg.dkd_beta)

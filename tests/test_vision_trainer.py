@@ -74,9 +74,9 @@ def compile_on_cpu(monkeypatch):
 
 def test_more_than_eight_architectures_in_one_process_all_run_compiled(tmp_path, compile_on_cpu):
     """Every model shares CifarModel.forward and dynamo keeps 8 compiled versions of a function.
-    With the per-run reset, run 9 and 10 are compiled and say so; without it they would run
-    eagerly (and, checked below, now say that instead of claiming to be compiled)."""
-    for k in range(10):
+    With the per-run reset, run 9 is compiled and says so; without it, it would run eagerly (and,
+    checked below, now says that instead of claiming to be compiled)."""
+    for k in range(9):
         run = tmp_path / f"r{k}"
         _teacher_run(run, num_classes=2 + k, compile=True).fit()
         eff = _effective(run)
@@ -85,16 +85,17 @@ def test_more_than_eight_architectures_in_one_process_all_run_compiled(tmp_path,
         assert compiled_graph_count() >= 1
 
 
+@pytest.mark.slow
 def test_without_the_reset_the_record_says_the_run_was_eager(tmp_path, compile_on_cpu, monkeypatch):
     monkeypatch.setattr(trainer_mod, "reset_compiler", lambda: None)
     torch._dynamo.reset()
     said = []
-    for k in range(10):
+    for k in range(9):
         run = tmp_path / f"r{k}"
         _teacher_run(run, num_classes=2 + k, compile=True).fit()
         said.append(_effective(run)["compiled"])
-    assert said[:8] == [True] * 8 and said[8:] == [False, False]
-    assert _effective(tmp_path / "r9")["compile_fallback"] == "dynamo compiled no graph"
+    assert said == [True] * 8 + [False]
+    assert _effective(tmp_path / "r8")["compile_fallback"] == "dynamo compiled no graph"
 
 
 class _FakeCompiled(torch.nn.Module):
