@@ -145,14 +145,15 @@ def _config_unchanged(tmp: Path) -> None:
     assert (tmp / "run" / "config.toml").read_text() == 'preset = "other"\n'
 
 
-def _plot_dir(config_text: str | None) -> Callable[[Path, Any], None]:
+def _plot_dir(config_text: str | bytes | None) -> Callable[[Path, Any], None]:
     def setup(tmp: Path, mp) -> None:
         import pandas as pd
 
         (tmp / "run").mkdir()
         pd.DataFrame({"a": [1]}).to_parquet(tmp / "run" / "results.parquet")
         if config_text is not None:
-            (tmp / "run" / "config.toml").write_text(config_text)
+            raw = config_text if isinstance(config_text, bytes) else config_text.encode()
+            (tmp / "run" / "config.toml").write_bytes(raw)
 
     return setup
 
@@ -349,6 +350,9 @@ CLI_CASES = {
         2,
         ["{tmp}/run/config.toml", "data.n_train"],
         _plot_dir('[data]\nn_train = "abc"\n'),
+    ),
+    "plot-binary-config": Cli(
+        ["plot", "{tmp}/run"], 2, ["{tmp}/run/config.toml", "UTF-8"], _plot_dir(b"\xff\xfe")
     ),
     "plot-config-missing": Cli(
         ["plot", "{tmp}/run"], 2, ["{tmp}/run/config.toml"], _plot_dir(None)

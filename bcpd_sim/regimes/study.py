@@ -192,7 +192,7 @@ def _run(
 def is_regimes_run(run_dir: str | Path) -> bool:
     """Whether ``run_dir`` was written by ``bcpd-sim regimes``."""
     path = Path(run_dir) / "config.toml"
-    return path.is_file() and path.read_text().startswith('study = "regimes"')
+    return path.is_file() and path.read_bytes().startswith(b'study = "regimes"')
 
 
 def load_run(run_dir: str | Path) -> tuple[RegimesConfig, pd.DataFrame]:
