@@ -154,6 +154,17 @@ def ce_to_bcpd(q: Any, p_star: Any, *, validate: bool = True) -> np.ndarray:
     return (-(p * _log(q)).sum(axis=-1)).mean(axis=-1)
 
 
+def ce_to_bcpd_clip10(q: Any, p_star: Any, *, validate: bool = True) -> np.ndarray:
+    """The paper code's CE distance: per-sample mean of ``-sum_k p*_k max(log q_k, -10)``.
+
+    Clipping the log at -10 caps each point's penalty at 10 nats, so targets with (near-)zero mass
+    where p* has mass look closer than they are; :func:`ce_to_bcpd` is the unclipped quantity.
+    """
+    q = _as_q(q, validate)
+    p = _as_p(p_star, q, validate=validate)
+    return (-(p * np.maximum(_log(q), -10.0)).sum(axis=-1)).mean(axis=-1)
+
+
 def nll(q: Any, y: Any, *, validate: bool = True) -> np.ndarray:
     """Mean negative log-likelihood of the labels, ``-mean log q_y``."""
     q = _as_q(q, validate)
