@@ -377,7 +377,7 @@ def no_training(monkeypatch):
     for runner in (
         "bcpd_sim.studies.binary.mlp.run_binary",
         "bcpd_sim.studies.bound.study.run_bound",
-        "bcpd_sim.regimes.study.run_regimes",
+        "bcpd_sim.regimes.study._run",  # inside run_regimes' own lock
         "bcpd_sim.studies.semisup.run_semisup",
     ):
         monkeypatch.setattr(runner, refuse)
