@@ -145,14 +145,15 @@ def _config_unchanged(tmp: Path) -> None:
     assert (tmp / "run" / "config.toml").read_text() == 'preset = "other"\n'
 
 
-def _plot_dir(config_text: str | None) -> Callable[[Path, Any], None]:
+def _plot_dir(config_text: str | bytes | None) -> Callable[[Path, Any], None]:
     def setup(tmp: Path, mp) -> None:
         import pandas as pd
 
         (tmp / "run").mkdir()
         pd.DataFrame({"a": [1]}).to_parquet(tmp / "run" / "results.parquet")
         if config_text is not None:
-            (tmp / "run" / "config.toml").write_text(config_text)
+            raw = config_text if isinstance(config_text, bytes) else config_text.encode()
+            (tmp / "run" / "config.toml").write_bytes(raw)
 
     return setup
 
@@ -350,6 +351,9 @@ CLI_CASES = {
         ["{tmp}/run/config.toml", "data.n_train"],
         _plot_dir('[data]\nn_train = "abc"\n'),
     ),
+    "plot-binary-config": Cli(
+        ["plot", "{tmp}/run"], 2, ["{tmp}/run/config.toml", "UTF-8"], _plot_dir(b"\xff\xfe")
+    ),
     "plot-config-missing": Cli(
         ["plot", "{tmp}/run"], 2, ["{tmp}/run/config.toml"], _plot_dir(None)
     ),
@@ -373,7 +377,7 @@ def no_training(monkeypatch):
     for runner in (
         "bcpd_sim.studies.binary.mlp.run_binary",
         "bcpd_sim.studies.bound.study.run_bound",
-        "bcpd_sim.regimes.study.run_regimes",
+        "bcpd_sim.regimes.study._run",  # inside run_regimes' own lock
         "bcpd_sim.studies.semisup.run_semisup",
     ):
         monkeypatch.setattr(runner, refuse)
