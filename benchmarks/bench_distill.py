@@ -13,6 +13,13 @@ processes, pinned memory on CUDA) feeding an fp32 eager loop with the classic
 Both run on the same random uint8 images in one process; the script prints images/s, the time
 per 50,000-image epoch, the whole run (240 or 120 epochs) and the ratio.
 
+CRD (``--methods crd``): the per-step cost of a CRD step (memory bank of 16,384 class-aware
+negatives, embedding 128) beside a KD step of the same pair. Ours draws the negatives on the
+device in one vectorised call; the reference draws them per image with
+``np.random.choice(cls_negative[y], 16384, replace=True)`` as RepDistiller's
+``CIFAR100InstanceSample`` does (inline here, in its data-loader workers there) and hands them to
+the same contrastive loss.
+
     python benchmarks/bench_distill.py                 # GPU: full configuration
     python benchmarks/bench_distill.py --tiny          # CPU: tiny configuration (default on CPU)
 """
@@ -34,6 +41,7 @@ from bench_cifar import (  # noqa: E402
     add_timing_arguments,
     apply_timing_arguments,
     time_steps,
+    training_loader,
 )
 
 from bcpd_sim.provenance import environment  # noqa: E402
@@ -66,15 +74,7 @@ def ours_rate(t_arch, s_arch, recipe, dataset, device, args) -> tuple[float, str
     )
     opt = make_optimizer(student.parameters(), recipe, s_arch)
     bf16 = recipe.bf16 and cuda
-    loader = DeviceLoader(
-        dataset,
-        recipe.batch_size,
-        device,
-        shuffle=True,
-        augment=True,
-        drop_last=True,
-        channels_last=channels_last,
-    )
+    loader = training_loader(dataset, recipe, device, channels_last)
 
     def step(x, y):
         if compiled:
@@ -87,6 +87,53 @@ def ours_rate(t_arch, s_arch, recipe, dataset, device, args) -> tuple[float, str
 
     rate = time_steps(step, lambda: iter(loader), device, args.warmup, args.steps)
     return rate, f"bf16={bf16}, channels_last={channels_last}, compiled={compiled}"
+
+
+def crd_costs(t_arch, s_arch, recipe, dataset, device, args) -> tuple[float, float, float]:
+    """Milliseconds per step: KD, CRD with our sampler, CRD with per-image numpy sampling."""
+    from bcpd_sim.vision.distill.crd import ClassNegativeSampler
+
+    cuda = device.type == "cuda"
+    bf16 = recipe.bf16 and cuda
+    torch.manual_seed(0)
+    teacher = freeze(create_model(t_arch, 100).to(device))
+    labels = np.asarray(dataset.labels)
+    cls_negative = [np.flatnonzero(labels != c) for c in range(100)]
+
+    class PerImageSampler(ClassNegativeSampler):
+        def forward(self, targets, k):
+            rows = [np.random.choice(cls_negative[c], k, replace=True) for c in targets.tolist()]
+            return torch.from_numpy(np.stack(rows)).to(targets.device)
+
+    out = []
+    for method, reference in (("kd", False), ("crd", False), ("crd", True)):
+        student = create_model(s_arch, 100).to(device)
+        options = {"n_data": len(dataset), "labels": labels} if method == "crd" else {}
+        distiller = create_distiller(method, teacher, student, **options).to(device)
+        if reference:
+            distiller.sampler = PerImageSampler(labels, len(labels)).to(device)
+        params = list(student.parameters()) + distiller.extra_parameters()
+        opt = make_optimizer(params, recipe, s_arch)
+        criterion = distill_criterion(teacher, distiller, device)
+        loader = DeviceLoader(
+            dataset, recipe.batch_size, device, shuffle=True, augment=True, drop_last=True,
+            return_index=True,
+        )  # fmt: skip
+
+        def batches(loader=loader):
+            return (((x, idx), y) for x, y, idx in loader)
+
+        def step(x_idx, y, criterion=criterion, opt=opt, student=student):
+            x, idx = x_idx
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                loss, _ = criterion(student, x, y, idx, 0)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+
+        rate = time_steps(step, batches, device, args.warmup, args.steps)
+        out.append(1000 * recipe.batch_size / rate)
+    return out[0], out[1], out[2]
 
 
 def reference_rate(t_arch, s_arch, recipe, images, labels, device, args) -> float:
@@ -131,6 +178,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tiny", action="store_true", help="CPU-sized run (default off CUDA)")
     add_timing_arguments(parser)
     parser.add_argument("--no-reference", action="store_true")
+    parser.add_argument(
+        "--methods", nargs="+", default=["kd", "crd"], choices=["kd", "crd"], help="what to time"
+    )
     args = parser.parse_args(argv)
     device = apply_timing_arguments(args)
     tiny = args.tiny or device.type != "cuda"
@@ -152,6 +202,17 @@ def main(argv: list[str] | None = None) -> int:
         recipe = get_recipe(recipe_name, batch_size=batch)
         for pair in args.pairs:
             t_arch, s_arch = pair.split(":")
+            if "crd" in args.methods:
+                kd_ms, crd_ms, ref_ms = crd_costs(t_arch, s_arch, recipe, dataset, device, args)
+                print(
+                    f"CRD {t_arch} -> {s_arch}, {recipe.name} recipe (batch {recipe.batch_size}): "
+                    f"ours {crd_ms:8.1f} ms/step (KD step {kd_ms:8.1f} ms, CRD adds "
+                    f"{crd_ms - kd_ms:7.1f} ms); reference sampling {ref_ms:8.1f} ms/step; "
+                    f"ratio {ref_ms / crd_ms:.2f}x",
+                    flush=True,
+                )
+            if "kd" not in args.methods:
+                continue
             ours, settings = ours_rate(t_arch, s_arch, recipe, dataset, device, args)
             epoch = EPOCH_IMAGES / ours
             line = (

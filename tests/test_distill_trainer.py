@@ -102,7 +102,8 @@ def test_teacher_stays_in_eval_mode_without_gradients(teacher_ckpt, tmp_path, mo
     assert states and all(s == (False, False) for s in states)
 
 
-@pytest.mark.parametrize("method", sorted(set(list_methods()) - {"kd"}))
+# crd runs end to end (with a small memory bank) in tests/test_distill_crd.py
+@pytest.mark.parametrize("method", sorted(set(list_methods()) - {"kd", "crd"}))
 def test_each_method_trains_end_to_end(teacher_ckpt, tmp_path, method):
     result = distill(_cfg(tmp_path, teacher_ckpt, method=method, student="wrn_16_1"))
     assert 0.0 <= result["test_acc_last"] <= 1.0
@@ -168,7 +169,7 @@ def test_cli_runs_and_bad_arguments_exit_2(teacher_ckpt, tmp_path, capsys):
         assert message in err, err
         assert err.count("\n") == 1
 
-    fails(["--method", "nope"], "unknown distillation method 'nope'; valid: at, dkd")
+    fails(["--method", "nope"], "unknown distillation method 'nope'; valid: at, crd, dkd")
     fails(["--student", "resnet999"], "unknown student architecture 'resnet999'")
     fails(["--option", "tau=3"], "unknown option(s) tau for distillation method 'kd'")
     fails(["--num-classes", "7"], "has 10 classes, expected 7")

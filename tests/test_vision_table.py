@@ -156,6 +156,31 @@ def test_table_cli_bad_input_exits_2(tmp_path, capsys):
     assert "lacks field" in capsys.readouterr().err
 
 
+def test_top5_columns_when_runs_record_it(tmp_path, runs_root):
+    assert "top-5" not in to_markdown(build_table(collect_runs([runs_root])))  # older results
+    for loss, top5 in (("ce", (0.90, 0.92)), ("mse", (0.94, 0.96))):
+        for seed in range(2):
+            _write_run(
+                tmp_path / "top5",
+                f"{loss}-{seed}",
+                teacher_loss=loss,
+                seed=seed,
+                test_acc_last=0.7,
+                test_acc_best=0.7,
+                teacher_checkpoint=loss,
+                teacher_test_acc=0.7,
+                test_top5_last=top5[seed],
+                test_top5_best=top5[seed] + 0.01,
+            )
+    table = build_table(collect_runs([tmp_path / "top5"]))
+    row = table.iloc[0]
+    assert row["ce_top5_last_mean"] == pytest.approx(91.0)
+    assert row["mse_top5_best_mean"] == pytest.approx(96.0)
+    assert row["mse_top5_last_sd"] == pytest.approx(math.sqrt(2))
+    md = to_markdown(table)
+    assert "top-5 CE teacher: last / best" in md and "| 91.00 / 92.00 | 95.00 / 96.00 |" in md
+
+
 def test_full_train_runs_form_their_own_labelled_rows(tmp_path):
     """Runs trained on every image (no validation split) are never pooled with split runs, and
     the table says which rows report the anchors' last-epoch protocol."""

@@ -5,13 +5,13 @@ Every field is validated at the boundary; an error names the dotted key and what
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .. import config as generic
 from .. import validation as V
+from ..device import resolve_device
 from ..ensemble.losses import TEACHER_LOSSES
 from ..ensemble.optim import OPTIMIZER_NAMES
 from ..ensemble.plan import SELECTION_RULES
@@ -171,14 +171,7 @@ def load_config(
     preset: str = "quick", *, file: str | Path | None = None, overrides: list[str] | None = None
 ) -> Figure1Config:
     """Build a config: the preset, then a TOML file, then ``key=value`` overrides; validated."""
-    if preset not in PRESETS:
-        raise ConfigError(f"unknown preset {preset!r}; valid: {', '.join(list_presets())}")
-    layers = [("preset", {"preset": preset, **copy.deepcopy(PRESETS[preset])})]
-    if file is not None:
-        data = generic.read_toml(file)
-        data.pop("preset", None)  # the preset is chosen on the command line
-        layers.append((str(file), data))
-    return generic.load(Figure1Config, layers=layers, overrides=overrides or [])
+    return generic.load_preset(Figure1Config, PRESETS, preset, file=file, overrides=overrides or [])
 
 
 def load_run_config(path: str | Path) -> Figure1Config:
@@ -223,6 +216,10 @@ def validate(cfg: Figure1Config) -> None:
         )
     V.check_int("train.epochs", t.epochs, minimum=1, maximum=MAX_EPOCHS)
     V.check_choice("train.select", t.select, SELECTION_RULES)
+    try:
+        resolve_device(t.device)
+    except ConfigError as exc:
+        raise ConfigError(f"train.device: {exc}") from None
     V.check_seed("simulated.seed", s.seed)
     for kind in TARGET_KINDS.values():
         kind.validate(s)

@@ -433,7 +433,11 @@ def load_run(run_dir: str | Path) -> tuple[Figure1Config, pd.DataFrame]:
         raise FileNotFoundError(
             f"{run_dir} has no results.parquet; run `bcpd-sim figure1 --out {run_dir}` first"
         )
-    cfg = load_run_config(run_dir / "config.toml")
+    path = run_dir / "config.toml"
+    try:
+        cfg = load_run_config(path)
+    except ConfigError as exc:  # a bad value in the saved config: name the file too
+        raise ConfigError(str(exc) if str(path) in str(exc) else f"{path}: {exc}") from None
     frame = pd.read_parquet(results)
     if "sampling_scheme" not in frame:  # made before draws: read as it is, one draw of scheme 1
         cfg = replace(cfg, data=replace(cfg.data, draws=1))

@@ -82,18 +82,22 @@ class TargetKind:
     A subclass sets ``name`` (the cell and ``teacher_kind``), ``key`` (the
     :class:`~bcpd_sim.figure1.config.SimulatedConfig` field holding its parameters: a list of
     values, or a count of random draws with :meth:`params` overridden), ``label`` (for tables and
-    figures), :meth:`make`, and :meth:`check_param` when its values are not fractions in [0, 1];
-    :func:`register` adds it. Append new kinds at the end: a kind's
+    figures), :meth:`make`, and ``positive`` / ``open_low`` when its values are not fractions in
+    [0, 1]; :func:`register` adds it. Append new kinds at the end: a kind's
     position seeds its cell, so the existing cells keep their numbers.
     """
 
     name: str = ""
     key: str = ""
     label: str = ""
+    positive: bool = False  # parameters are any value > 0, else fractions in [0, 1] ...
+    open_low: bool = False  # ... with 0 excluded
 
     def check_param(self, key: str, value: Any) -> float:
-        """One parameter value, checked (default: a fraction in [0, 1])."""
-        return V.check_fraction(key, value)
+        """One parameter value, checked (see ``positive`` and ``open_low``)."""
+        if self.positive:
+            return V.check_positive(key, value)
+        return V.check_fraction(key, value, open_low=self.open_low)
 
     def validate(self, cfg: Any) -> None:
         """Check this kind's field of the simulated config ``cfg``, naming ``simulated.<key>``."""
@@ -173,9 +177,7 @@ class Etas(_EtaMix):
 @register
 class Tempered(TargetKind):
     name, key, label = "tempered", "temperatures", "tempered p*, softmax(log p* / T)"
-
-    def check_param(self, key, value):
-        return V.check_positive(key, value)
+    positive = True
 
     def make(self, y, p_star, param, rng):
         return tempered(p_star, param)
@@ -184,9 +186,7 @@ class Tempered(TargetKind):
 @register
 class Dirichlet(TargetKind):
     name, key, label = "dirichlet", "dirichlet", "(1 - w) p* + w Dir(1)"
-
-    def check_param(self, key, value):
-        return V.check_fraction(key, value, open_low=True)
+    open_low = True
 
     def make(self, y, p_star, param, rng):
         return dirichlet_noise(p_star, param, rng)
@@ -195,9 +195,7 @@ class Dirichlet(TargetKind):
 @register
 class Gaussian(TargetKind):
     name, key, label = "gaussian", "gaussian", "p* + N(0, s^2), clipped, renormalised"
-
-    def check_param(self, key, value):
-        return V.check_positive(key, value)
+    positive = True
 
     def make(self, y, p_star, param, rng):
         return gaussian_noise(p_star, param, rng)
@@ -206,9 +204,7 @@ class Gaussian(TargetKind):
 @register
 class LabelSmoothing(TargetKind):
     name, key, label = "label_smoothing", "label_smoothing", "label smoothing of e_y"
-
-    def check_param(self, key, value):
-        return V.check_fraction(key, value, open_low=True)
+    open_low = True
 
     def make(self, y, p_star, param, rng):
         return label_smoothing(y, p_star.shape[1], param)

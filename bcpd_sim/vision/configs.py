@@ -182,6 +182,11 @@ class RunOptions:
     augment: bool | None = option(None, "crop + flip augmentation (default: the data's)")
     compile: bool | None = option(None, "torch.compile on CUDA (default: the recipe's)")
     device: str = option("auto", "auto, cpu or cuda[:N]")
+    tensorboard: bool = option(
+        False,
+        "also write TensorBoard event files beside metrics.csv "
+        "(needs the optional tensorboard package: pip install 'bcpd-sim[tensorboard]')",
+    )
 
 
 # ------------------------------------------------------------------------------ command line

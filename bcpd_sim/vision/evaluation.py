@@ -29,7 +29,8 @@ def evaluate(
     bf16: bool = False,
     dist: DistContext = SINGLE,
 ) -> dict[str, float]:
-    """Accuracy, NLL and Brier score on a loader; with ``p_star`` (rows aligned with the loader's
+    """Accuracy, top-5 accuracy (the label among the 5 largest logits; ties count as found), NLL
+    and Brier score on a loader; with ``p_star`` (rows aligned with the loader's
     dataset) also ``mse_pstar`` = mean_n sum_k (p_nk - p*_nk)^2 and ``kl_pstar`` = mean_n
     KL(p*_n || p_n), computed in float64. The loader must not shuffle unless it yields indices.
     Under DDP (``dist``) each rank evaluates its shard and the sums are reduced over ranks."""
@@ -37,7 +38,7 @@ def evaluate(
     model.eval()
     device = loader.device
     ps = None if p_star is None else torch.as_tensor(p_star, dtype=torch.float64, device=device)
-    sums = torch.zeros(6, dtype=torch.float64, device=device)
+    sums = torch.zeros(7, dtype=torch.float64, device=device)
     offset = 0
     for batch in loader:
         x, y = batch[0], batch[1]
@@ -52,15 +53,17 @@ def evaluate(
         sums[0] += (logits.argmax(1) == y).sum()
         sums[1] += -(logp.gather(1, y[:, None])).sum()
         sums[2] += (p - onehot).pow(2).sum()
+        above = (logits > logits.gather(1, y[:, None])).sum(1)
+        sums[5] += (above < min(5, logits.shape[1])).sum()
         if ps is not None:
             q = ps.index_select(0, idx)
             sums[3] += (p - q).pow(2).sum()
             sums[4] += (torch.xlogy(q, q) - q * logp).sum()
     model.train(was_training)
-    sums[5] = loader.num_images
+    sums[6] = loader.num_images
     all_reduce_sum(sums, dist)
-    s = (sums[:5] / sums[5]).tolist()
-    out = {"acc": s[0], "nll": s[1], "brier": s[2]}
+    s = (sums[:6] / sums[6]).tolist()
+    out = {"acc": s[0], "top5": s[5], "nll": s[1], "brier": s[2]}
     if ps is not None:
         out.update(mse_pstar=s[3], kl_pstar=s[4])
     return out

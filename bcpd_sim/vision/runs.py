@@ -1,6 +1,7 @@
 """What a training run keeps on disk: checkpoints, RNG states, the summary, and the resume check.
 
-A run directory holds ``config.json`` (the run record), ``metrics.csv`` (one row per epoch),
+Checkpoints are written and read by :mod:`bcpd_sim.vision.checkpoint` (plain tensors and Python
+values: ``torch.load(path, weights_only=True)`` opens each). A run directory holds ``config.json`` (the run record), ``metrics.csv`` (one row per epoch),
 ``summary.json`` (last-epoch and best-epoch test metrics, labelled) and ``checkpoints/``
 (``last.pt`` with everything needed to resume, ``best.pt`` with the best-validation weights,
 ``epoch_NNNN.pt`` every ``checkpoint_every`` epochs).
@@ -18,11 +19,16 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from .checkpoint import (  # noqa: F401  (re-exported: the trainer's checkpoint functions)
+    CHECKPOINT_FORMAT,
+    capture_rng_state,
+    load_checkpoint,
+    restore_rng_state,
+)
 from .configs import PROTOCOLS
 
-CHECKPOINT_FORMAT = "bcpd_sim.vision/checkpoint-1"
 #: Config keys that may change between a run and its resumption (they do not affect results).
-RESUME_IGNORED = frozenset({"out", "device", "data_dir", "download", "progress"})
+RESUME_IGNORED = frozenset({"out", "device", "data_dir", "download", "progress", "tensorboard"})
 #: Config keys added after runs were written, with the value an older run implicitly had.
 ADDED_KEYS = {"full_train": False}
 VAL_SELECTION = "best_epoch = highest validation accuracy (the test set is never used to select)"
@@ -31,28 +37,7 @@ FULL_TRAIN_SELECTION = (
     "(as the CRD / DKD anchor tables report), there is no best epoch"
 )
 #: Test metrics the summary reports at the last and at the best epoch, when measured.
-SUMMARY_METRICS = ("mse_pstar", "kl_pstar", "nll", "brier")
-
-
-def capture_rng_state() -> dict[str, Any]:
-    """Python, numpy, torch CPU (and CUDA when present) RNG states."""
-    state = {
-        "python": random.getstate(),
-        "numpy": np.random.get_state(),
-        "torch": torch.get_rng_state(),
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def restore_rng_state(state: dict[str, Any]) -> None:
-    """Undo :func:`capture_rng_state` (the CUDA states only where CUDA is present)."""
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+SUMMARY_METRICS = ("top5", "mse_pstar", "kl_pstar", "nll", "brier")
 
 
 def seed_everything(seed: int) -> None:
@@ -60,20 +45,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
     np.random.seed(seed % 2**32)
     random.seed(seed)
-
-
-def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a checkpoint written by the trainer; a clear error if it is missing or foreign."""
-    path = Path(path)
-    try:
-        ckpt = torch.load(path, map_location=device, weights_only=False)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"checkpoint {path} does not exist") from None
-    except Exception as exc:
-        raise ConfigError(f"checkpoint {path} is unreadable ({exc})") from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise ConfigError(f"{path} is not a bcpd-sim vision checkpoint")
-    return ckpt
 
 
 def model_from_checkpoint(

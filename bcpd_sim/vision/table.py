@@ -41,8 +41,16 @@ RESULT_FIELDS = (
     "test_acc_best",
     "teacher_test_acc",
 )
-OPTIONAL_FIELDS = ("teacher_mse_to_pstar", "teacher_kl_to_pstar", "best_epoch", "epochs")
+OPTIONAL_FIELDS = (
+    "teacher_mse_to_pstar",
+    "teacher_kl_to_pstar",
+    "best_epoch",
+    "epochs",
+    "test_top5_last",
+    "test_top5_best",
+)
 GROUP = ["dataset", "teacher_arch", "student_arch", "method", "protocol"]
+TOP5 = ("test_top5_last", "test_top5_best")
 #: How a row's runs chose their result; runs written before the field existed used a split.
 DEFAULT_PROTOCOL = PROTOCOLS[False]
 
@@ -92,7 +100,7 @@ def collect_runs(paths: Iterable[str | os.PathLike]) -> pd.DataFrame:
         )
     frame = pd.DataFrame([load_result(d) for d in dirs])
     numeric = ("test_acc_last", "test_acc_best", "teacher_test_acc")
-    for col in (*numeric, "teacher_mse_to_pstar", "teacher_kl_to_pstar"):
+    for col in (*numeric, "teacher_mse_to_pstar", "teacher_kl_to_pstar", *TOP5):
         frame[col] = pd.to_numeric(frame[col], errors="coerce")
     return frame
 
@@ -151,6 +159,9 @@ def build_table(
                     else (math.nan,) * 2
                 )
                 row[f"{side}_{which}_mean"], row[f"{side}_{which}_sd"] = m, s
+                top5 = _per_seed(sub, f"test_top5_{which}") if len(sub) else pd.Series(dtype=float)
+                m5, s5 = mean_sd(100 * top5)
+                row[f"{side}_top5_{which}_mean"], row[f"{side}_top5_{which}_sd"] = m5, s5
             teachers = sub.drop_duplicates("teacher_checkpoint")
             row[f"teacher_{side}_acc_mean"], row[f"teacher_{side}_acc_sd"] = mean_sd(
                 100 * teachers["teacher_test_acc"].astype(float)
@@ -213,6 +224,11 @@ def to_markdown(table: pd.DataFrame) -> str:
         f"teacher acc ({base})",
         f"teacher acc ({treat})",
     ]
+    has_top5 = bool(
+        len(table) and table.filter(regex=r"_top5_(last|best)_mean$").notna().to_numpy().any()
+    )
+    if has_top5:
+        head += [f"top-5 {base} teacher: last / best", f"top-5 {treat} teacher: last / best"]
     if has_pstar:
         head += [
             f"teacher MSE to p* ({base})",
@@ -235,6 +251,12 @@ def to_markdown(table: pd.DataFrame) -> str:
             _pm(r["teacher_ce_acc_mean"], r["teacher_ce_acc_sd"]),
             _pm(r["teacher_mse_acc_mean"], r["teacher_mse_acc_sd"]),
         ]
+        if has_top5:
+            cells += [
+                f"{_pm(r[f'{side}_top5_last_mean'], math.nan)} / "
+                f"{_pm(r[f'{side}_top5_best_mean'], math.nan)}"
+                for side in ("ce", "mse")
+            ]
         if has_pstar:
             cells += [
                 _num(r["teacher_ce_mse_pstar"]),
@@ -248,6 +270,8 @@ def to_markdown(table: pd.DataFrame) -> str:
         f"epoch with the best validation accuracy. Differences {treat} - {base} teacher, paired by "
         f"seed, with {level}% t-intervals. Teacher accuracies over the distinct teacher checkpoints."
     )
+    if has_top5:
+        caption += " Top-5: student top-5 test accuracy (%), mean over seeds."
     if (table["protocol"] != DEFAULT_PROTOCOL).any():
         caption += (
             " Methods marked '(full train, last)': trained on every training image with no "

@@ -43,10 +43,11 @@ from .. import distributed
 from ..device import resolve_device
 from ..distributed import DistContext
 from ..errors import ConfigError
-from ..io import save_torch, write_json, write_table
+from ..io import write_json, write_table
 from ..progress import ProgressLog, progress
 from ..provenance import environment
 from .bundle import DataBundle, make_loaders
+from .checkpoint import save_checkpoint
 from .evaluation import autocast, evaluate
 from .recipes import Recipe, make_optimizer, make_scheduler
 from .runs import (
@@ -440,6 +441,8 @@ class Trainer:
             "config": self.config,
             "recipe": self.recipe.to_dict(),
             "seed": self.seed,
+            # the teacher loss, or the distillation method that trained a student
+            "loss": self.config.get("loss") or self.config.get("method"),
         }
 
     def save(self, row: dict[str, float]) -> None:
@@ -455,12 +458,12 @@ class Trainer:
         state = self.checkpoint_state(epoch)
         if improved:
             best = {**state, "kind": "best", "optimizer": None, "scheduler": None}
-            save_torch(self.ckpt_dir / "best.pt", best)
+            save_checkpoint(self.ckpt_dir / "best.pt", best)
         every = self.recipe.checkpoint_every
         if every and epoch % every == 0:
-            save_torch(self.ckpt_dir / f"epoch_{epoch:04d}.pt", state)
+            save_checkpoint(self.ckpt_dir / f"epoch_{epoch:04d}.pt", state)
         write_table(self.run_dir / "metrics.csv", _frame(self.history))
-        save_torch(self.last_path, state)
+        save_checkpoint(self.last_path, state)
         distributed.barrier(self.dist)
 
     def summary(self) -> dict[str, Any]:
@@ -484,6 +487,11 @@ class Trainer:
         ``on_epoch_end(epoch, row)`` runs after each epoch's checkpoint (raising there interrupts
         the run cleanly, which the tests use).
         """
+        tensorboard = None  # --tensorboard: event files beside metrics.csv (rank 0)
+        if self.config.get("tensorboard") and self.dist.is_main:
+            from .tb_log import EpochLogger
+
+            tensorboard = EpochLogger(self.run_dir)
         self.setup()
         self.resume(resume)
         self.compile()
@@ -511,10 +519,14 @@ class Trainer:
                     loss=f"{row['train_loss']:.3f}",
                     val=f"{row.get('val_acc', float('nan')):.3f}",
                 )
+                if tensorboard is not None:
+                    tensorboard(epoch + 1, row)
                 if on_epoch_end is not None:
                     on_epoch_end(epoch + 1, row)
         finally:
             bar.close()
+            if tensorboard is not None:
+                tensorboard.close()
         summary = self.summary()
         if self.dist.is_main:
             write_json(self.run_dir / "summary.json", summary)

@@ -9,11 +9,12 @@ from __future__ import annotations
 import argparse
 
 NAME = "distill"
-HELP = "distil a teacher checkpoint into a student with KD, DKD, AT, PKT, SP, RKD or FitNet"
+HELP = "distil a teacher checkpoint into a student with KD, DKD, CRD, AT, PKT, SP, RKD or FitNet"
 DESCRIPTION = (
     "Train a student from a frozen teacher checkpoint (written by 'bcpd-sim cifar100 teacher'). "
     "Methods: kd (0.1 CE + 0.9 KL at T=4), dkd (CE + alpha TCKD + beta NCKD, beta by teacher, "
-    "20-epoch warm-up), at, pkt, sp, rkd, fitnet (CE + feature term, CRD-benchmark weights). "
+    "20-epoch warm-up), crd (CE + 0.8 NCE over a 16,384-negative memory bank; add KD with "
+    "--option kd_weight=1), at, pkt, sp, rkd, fitnet (CE + feature term, CRD-benchmark weights). "
     "Override a method's hyper-parameters with --option KEY=VALUE. Data settings default to the "
     "teacher's (same data source, synthetic world and validation split). Every flag is also a key "
     "of --config FILE.toml and of --set KEY=VALUE; --print-config shows the validated config."

@@ -5,7 +5,7 @@ The trainer (:mod:`bcpd_sim.vision.distill.trainer`) runs teacher and student an
 distiller with their outputs.
 """
 
-from . import at, dkd, fitnet, kd, pkt, rkd, sp  # noqa: F401  (registration)
+from . import at, crd, dkd, fitnet, kd, pkt, rkd, sp  # noqa: F401  (registration)
 from .base import Distiller, create_distiller, list_methods, method_class
 
 __all__ = ["Distiller", "create_distiller", "list_methods", "method_class"]

@@ -72,6 +72,8 @@ class Distiller(nn.Module):
 
     name: ClassVar[str] = "base"
     needs_features: ClassVar[bool] = False
+    #: Whether :meth:`distill_loss` takes ``index=`` (dataset rows of the batch, e.g. CRD's bank).
+    needs_index: ClassVar[bool] = False
     DEFAULTS: ClassVar[dict[str, float]] = {"ce_weight": 1.0}
     #: Hyper-parameters that must be > 0 (the others must be >= 0).
     POSITIVE: ClassVar[frozenset[str]] = frozenset({"temperature", "p"})
@@ -117,17 +119,32 @@ class Distiller(nn.Module):
         student_features: Any = None,
         teacher_features: Any = None,
         epoch: int = 0,
+        index: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Return ``(total_loss, parts)``; ``epoch`` is the 0-based training epoch.
+        """Return ``(total_loss, parts)``; ``epoch`` is the 0-based training epoch, ``index`` the
+        batch's dataset rows (used by methods with ``needs_index``).
 
         Runs with autocast disabled, so every term is computed in (at least) float32."""
         with torch.autocast(student_logits.device.type, enabled=False):
             return self._total(
-                student_logits, teacher_logits, targets, student_features, teacher_features, epoch
+                student_logits,
+                teacher_logits,
+                targets,
+                student_features,
+                teacher_features,
+                epoch,
+                index,
             )
 
     def _total(
-        self, student_logits, teacher_logits, targets, student_features, teacher_features, epoch
+        self,
+        student_logits,
+        teacher_logits,
+        targets,
+        student_features,
+        teacher_features,
+        epoch,
+        index=None,
     ):
         s = as_float(student_logits)
         t = as_float(teacher_logits).detach()
@@ -136,7 +153,8 @@ class Distiller(nn.Module):
         if self.hparams["ce_weight"] > 0:
             parts["ce"] = F.cross_entropy(s, targets)
             total = total + self.hparams["ce_weight"] * parts["ce"]
-        extra = self.distill_loss(s, t, targets, student_features, teacher_features, epoch)
+        more = {"index": index} if self.needs_index else {}
+        extra = self.distill_loss(s, t, targets, student_features, teacher_features, epoch, **more)
         for key, (weight, value) in extra.items():
             parts[key] = value
             total = total + weight * value

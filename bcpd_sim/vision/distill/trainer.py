@@ -120,13 +120,12 @@ def distill_criterion(
     needs = distiller.needs_features
 
     def criterion(student, x, y, idx, epoch):
-        del idx
         with torch.no_grad(), autocast(device, bf16):
             t_out = teacher(x, return_features=True) if needs else teacher(x)
         t_logits, t_feats = t_out if needs else (t_out, None)
         s_out = student(x, return_features=True) if needs else student(x)
         s_logits, s_feats = s_out if needs else (s_out, None)
-        loss, _ = distiller(s_logits, t_logits, y, s_feats, t_feats, epoch)
+        loss, _ = distiller(s_logits, t_logits, y, s_feats, t_feats, epoch, index=idx)
         return loss, s_logits
 
     return criterion
@@ -284,7 +283,11 @@ def distill(
 
     torch.manual_seed(config.seed)
     student = create_model(config.student, num_classes=data.num_classes)
-    distiller = create_distiller(config.method, teacher, student, **config.method_options)
+    options = dict(config.method_options)
+    if method_class(config.method).needs_index:  # e.g. CRD's memory bank: one row per image
+        options.setdefault("n_data", len(data.train))
+        options.setdefault("labels", data.train.labels)
+    distiller = create_distiller(config.method, teacher, student, **options)
 
     run_dir = Path(config.out)
     t_metrics = teacher_metrics(run_dir, teacher, tinfo, data, recipe, device, ctx)
@@ -335,6 +338,8 @@ def distill(
         "best_epoch": summary["best_epoch"],
         "test_acc_last": summary["last_epoch_test_acc"],
         "test_acc_best": summary["best_epoch_test_acc"],
+        "test_top5_last": summary.get("last_epoch_test_top5"),
+        "test_top5_best": summary.get("best_epoch_test_top5"),
         "val_acc_best": summary["best_epoch_val_acc"],
         "teacher_test_acc": t_metrics["acc"],
         "teacher_mse_to_pstar": t_metrics.get("mse_pstar"),

@@ -8,7 +8,15 @@ Every model carries its settings as ``model.arch_cfg`` (name, family, lr family,
 ``embedding_dim`` so distillation connectors can be built without a dry run.
 """
 
-from . import mobilenetv2, resnet, shufflenetv1, vgg, wrn  # noqa: F401  (registers the models)
+from . import (  # noqa: F401  (registers the models)
+    mobilenetv2,
+    resnet,
+    resnetv2,
+    shufflenetv1,
+    shufflenetv2,
+    vgg,
+    wrn,
+)
 from .base import CifarModel, Features
 from .registry import (
     ArchConfig,

@@ -65,6 +65,8 @@ _ALIASES = {
     "mobile_half": "mobilenetv2",
     "MobileNetV2": "mobilenetv2",
     "ShuffleV1": "shufflenetv1",
+    "ShuffleV2": "shufflenetv2",
+    "ResNet50": "resnet50",
 }
 
 F = TypeVar("F", bound=Callable[..., CifarModel])

@@ -68,3 +68,26 @@ def vgg8(num_classes: int = 100) -> CifarVGG:
 def vgg13(num_classes: int = 100) -> CifarVGG:
     """VGG-13 with BN (two convs per block: 64, 128, 256, 512, 512)."""
     return CifarVGG([[64, 64], [128, 128], [256, 256], [512, 512], [512, 512]], num_classes)
+
+
+@register_model
+def vgg11(num_classes: int = 100) -> CifarVGG:
+    """VGG-11 with BN (convs per block 1, 1, 2, 2, 2: 64, 128, 256, 512, 512)."""
+    return CifarVGG([[64], [128], [256, 256], [512, 512], [512, 512]], num_classes)
+
+
+@register_model
+def vgg16(num_classes: int = 100) -> CifarVGG:
+    """VGG-16 with BN (convs per block 2, 2, 3, 3, 3: 64, 128, 256, 512, 512)."""
+    return CifarVGG(
+        [[64, 64], [128, 128], [256, 256, 256], [512, 512, 512], [512, 512, 512]], num_classes
+    )
+
+
+@register_model
+def vgg19(num_classes: int = 100) -> CifarVGG:
+    """VGG-19 with BN (convs per block 2, 2, 4, 4, 4: 64, 128, 256, 512, 512)."""
+    return CifarVGG(
+        [[64, 64], [128, 128], [256] * 4, [512] * 4, [512] * 4],
+        num_classes,
+    )
