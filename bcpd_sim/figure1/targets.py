@@ -216,9 +216,7 @@ class WrongMass(TargetKind):
     at exactly the same mean MSE to p* (:func:`wrong_mass`)."""
 
     name, key, label = "wrong_mass", "wrong_mass", "wrong mass at matched MSE (one / spread)"
-
-    def check_param(self, key, value):
-        return V.check_positive(key, value)
+    positive = True
 
     def count(self, cfg):
         return 2 * len(cfg.wrong_mass)
