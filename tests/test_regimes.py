@@ -17,9 +17,9 @@ from scipy import stats as sps
 from bcpd_sim import metrics
 from bcpd_sim.commands import plot as plot_command
 from bcpd_sim.errors import ConfigError
+from bcpd_sim.figure1.stats import paired_across_draws
 from bcpd_sim.regimes.config import AXES, load_config
 from bcpd_sim.regimes.report import render
-from bcpd_sim.regimes.stats import paired_across_draws
 from bcpd_sim.regimes.study import run_regimes, torch_threads
 from bcpd_sim.regimes.teachers import finite_members, select_lr, train_teachers
 from bcpd_sim.regimes.world import build_mixture, make_world

@@ -5,7 +5,7 @@ validation-tuned lr and at a shared lr), distils students on the teachers' own t
 on fresh inputs, and maps the paired student gain of MSE over CE teachers with intervals across
 seeds and across draws of the data. Modules: :mod:`.config` (presets, validation), :mod:`.world`
 (mixture and splits), :mod:`.teachers`, :mod:`.students`, :mod:`.study` (cells, resume),
-:mod:`.stats`, :mod:`.summary`, :mod:`.plot`, :mod:`.report`.
+:mod:`.summary` (across-draw estimates from :mod:`bcpd_sim.figure1.stats`), :mod:`.plot`, :mod:`.report`.
 """
 
 from .config import RegimesConfig, load_config

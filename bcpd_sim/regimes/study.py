@@ -182,7 +182,10 @@ def _run(
 def is_regimes_run(run_dir: str | Path) -> bool:
     """Whether ``run_dir`` was written by ``bcpd-sim regimes``."""
     path = Path(run_dir) / "config.toml"
-    return path.is_file() and path.read_bytes().startswith(b'study = "regimes"')
+    try:  # bytes: a malformed file is left for the loader to name
+        return path.is_file() and path.read_bytes().startswith(b'study = "regimes"')
+    except OSError:
+        return False
 
 
 def load_run(run_dir: str | Path) -> tuple[RegimesConfig, pd.DataFrame]:

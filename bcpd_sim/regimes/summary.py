@@ -16,9 +16,8 @@ import numpy as np
 import pandas as pd
 
 from .. import io
-from ..figure1.stats import correlation, paired_difference
+from ..figure1.stats import correlation, paired_across_draws, paired_difference
 from .config import RegimesConfig
-from .stats import paired_across_draws
 
 BASELINE = "ce"
 PAIR_KEYS = ["draw", "replicate", "student_index"]
