@@ -96,6 +96,19 @@ def make_step(model, optimizer, device, *, bf16: bool):
     return step
 
 
+def training_loader(dataset, recipe, device, channels_last: bool) -> DeviceLoader:
+    """Our pipeline as training uses it: shuffled, augmented, full batches on the device."""
+    return DeviceLoader(
+        dataset,
+        recipe.batch_size,
+        device,
+        shuffle=True,
+        augment=True,
+        drop_last=True,
+        channels_last=channels_last,
+    )
+
+
 def add_timing_arguments(parser, *, images=None, steps=None, warmup=None) -> None:
     """Options shared by the CIFAR benchmarks: data size, timed and untimed steps, batch size,
     reference workers, device, compilation and threads."""
@@ -146,15 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     fwd, compiled = maybe_compile(
         model, recipe.compile and not args.no_compile, device, recipe.compile_mode
     )
-    loader = DeviceLoader(
-        dataset,
-        recipe.batch_size,
-        device,
-        shuffle=True,
-        augment=True,
-        drop_last=True,
-        channels_last=channels_last,
-    )
+    loader = training_loader(dataset, recipe, device, channels_last)
     opt = make_optimizer(model.parameters(), recipe, args.arch)
     ours = time_steps(
         make_step(fwd, opt, device, bf16=recipe.bf16 and cuda),

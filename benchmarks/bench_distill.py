@@ -42,6 +42,7 @@ from bench_cifar import (  # noqa: E402
     add_timing_arguments,
     apply_timing_arguments,
     time_steps,
+    training_loader,
 )
 
 from bcpd_sim.provenance import environment  # noqa: E402
@@ -74,15 +75,7 @@ def ours_rate(t_arch, s_arch, recipe, dataset, device, args) -> tuple[float, str
     )
     opt = make_optimizer(student.parameters(), recipe, s_arch)
     bf16 = recipe.bf16 and cuda
-    loader = DeviceLoader(
-        dataset,
-        recipe.batch_size,
-        device,
-        shuffle=True,
-        augment=True,
-        drop_last=True,
-        channels_last=channels_last,
-    )
+    loader = training_loader(dataset, recipe, device, channels_last)
 
     def step(x, y):
         if compiled:

@@ -227,6 +227,7 @@ def test_the_teacher_forward_follows_the_recipes_bf16(tmp_path, monkeypatch, bf1
     assert seen == [bf16] and torch.isfinite(loss)
     recipe = get_recipe("tiny", bf16=bf16)
     tr = DistillTrainer(tmp_path, student, teacher, distiller, _data(), recipe, seed=0, config={})
+    tr.setup()
     tr.compile()
     seen.clear()
     tr.criterion(student, torch.randn(4, 3, 32, 32), torch.arange(4), None, 0)

@@ -37,14 +37,14 @@ class BinaryCNNConfig:
     data_dir: str = ""  # CIFAR-10 folder for cifar2x5 (else $BCPD_SIM_CIFAR10)
     synthetic_preset: str = "hard"
     data_seed: int = 0
-    n_train: int = 1200  # training images, the validation split included
-    n_val: int = 200
+    n_train: int = 700  # training images, the validation split included
+    n_val: int = 100
     n_test: int = 1000
     teacher_arch: str = "resnet8"
     student_arch: str = "resnet8"
     recipe: str = "tiny"
-    teacher_epochs: int = 6
-    student_epochs: int = 4
+    teacher_epochs: int = 5
+    student_epochs: int = 3
     teacher_losses: list[str] = field(default_factory=lambda: ["ce", "mse"])
     methods: list[str] = field(default_factory=lambda: ["kd", "at"])
     seeds: int = 2
