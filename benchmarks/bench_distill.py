@@ -17,8 +17,9 @@ CRD (``--methods crd``): the per-step cost of a CRD step (memory bank of 16,384 
 negatives, embedding 128) beside a KD step of the same pair. Ours draws the negatives on the
 device in one vectorised call; the reference draws them per image with
 ``np.random.choice(cls_negative[y], 16384, replace=True)`` as RepDistiller's
-``CIFAR100InstanceSample`` does (inline here, in its data-loader workers there) and hands them to
-the same contrastive loss.
+``CIFAR100InstanceSample`` does (inline here, in its data-loader workers there) and gathers the
+``(batch, 16,385, 128)`` bank rows as its ``ContrastMemory`` does, where ours takes one bank x batch
+matrix product (same numbers).
 
     python benchmarks/bench_distill.py                 # GPU: full configuration
     python benchmarks/bench_distill.py --tiny          # CPU: tiny configuration (default on CPU)
@@ -110,8 +111,9 @@ def crd_costs(t_arch, s_arch, recipe, dataset, device, args) -> tuple[float, flo
         student = create_model(s_arch, 100).to(device)
         options = {"n_data": len(dataset), "labels": labels} if method == "crd" else {}
         distiller = create_distiller(method, teacher, student, **options).to(device)
-        if reference:
+        if reference:  # RepDistiller's sampling and its gathered bank rows
             distiller.sampler = PerImageSampler(labels, len(labels)).to(device)
+            distiller.gather_rows = True
         params = list(student.parameters()) + distiller.extra_parameters()
         opt = make_optimizer(params, recipe, s_arch)
         criterion = distill_criterion(teacher, distiller, device)

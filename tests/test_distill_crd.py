@@ -65,11 +65,13 @@ def pair():
     return create_model("resnet8", num_classes=5), create_model("wrn_16_1", num_classes=5)
 
 
-@pytest.mark.parametrize("K", [K, 3])  # N <= B (1 + K): one matrix product; else gathered rows
-def test_crd_loss_and_bank_update_match_numpy(pair, K):
+# N <= B (1 + K): one matrix product, else gathered rows (also forced, as RepDistiller does)
+@pytest.mark.parametrize("K, gather", [(K, None), (3, None), (K, True)])
+def test_crd_loss_and_bank_update_match_numpy(pair, K, gather):
     teacher, student = pair
     labels = np.arange(N) % 5
     d = create_distiller("crd", teacher, student, n_data=N, labels=labels, nce_k=K, feat_dim=8)
+    d.gather_rows = gather
     assert d.hparams["crd_weight"] == 0.8 and d.hparams["ce_weight"] == 1.0
     assert d.hparams["nce_t"] == 0.07 and d.hparams["nce_m"] == 0.5
     g = torch.Generator().manual_seed(1)

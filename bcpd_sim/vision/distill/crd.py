@@ -48,17 +48,23 @@ def nce_loss(scores: torch.Tensor, n_data: int) -> torch.Tensor:
 
 
 def contrast_scores(
-    anchor: torch.Tensor, memory: torch.Tensor, contrast_idx: torch.Tensor, temperature: float
+    anchor: torch.Tensor,
+    memory: torch.Tensor,
+    contrast_idx: torch.Tensor,
+    temperature: float,
+    gather: bool | None = None,
 ) -> torch.Tensor:
     """``exp(<memory[contrast_idx[i, j]], anchor[i]> / T)``, shape ``(B, 1 + K)`` (unnormalised).
 
     When the bank has fewer rows than the batch draws (``N <= B (1 + K)``, e.g. 50,000 against
     64 x 16,385) all ``N x B`` products are one matrix product, read from the bank once, and the
     drawn ones are picked out; otherwise the drawn rows are gathered (RepDistiller's way). Both
-    give the same numbers.
+    give the same numbers. ``gather`` forces one way (None: the cheaper).
     """
     memory = memory.detach()
-    if memory.shape[0] <= contrast_idx.numel():
+    if gather is None:
+        gather = memory.shape[0] > contrast_idx.numel()
+    if not gather:
         # a copy: autograd keeps it for the backward pass, and the bank is updated in place
         dots = (anchor @ memory.t().clone()).gather(1, contrast_idx)
     else:
@@ -169,14 +175,15 @@ class CRD(Distiller):
         self.register_buffer("memory_s", torch.rand(n_data, dim).mul_(2 * stdv).add_(-stdv))
         self.register_buffer("memory_t", torch.rand(n_data, dim).mul_(2 * stdv).add_(-stdv))
         self.register_buffer("z", torch.full((2,), -1.0))  # Z of the student / teacher scores
+        self.gather_rows: bool | None = None  # contrast_scores' choice (True: RepDistiller's way)
 
     def contrast(
         self, f_s: torch.Tensor, f_t: torch.Tensor, index: torch.Tensor, contrast_idx: torch.Tensor
     ) -> torch.Tensor:
         """NCE loss of both directions for normalised embeddings; updates banks and Z."""
         temperature, momentum = self.hparams["nce_t"], self.hparams["nce_m"]
-        out_s = contrast_scores(f_s, self.memory_t, contrast_idx, temperature)
-        out_t = contrast_scores(f_t, self.memory_s, contrast_idx, temperature)
+        out_s = contrast_scores(f_s, self.memory_t, contrast_idx, temperature, self.gather_rows)
+        out_t = contrast_scores(f_t, self.memory_s, contrast_idx, temperature, self.gather_rows)
         with torch.no_grad():  # Z is set once, from the first batch (no host sync: torch.where)
             first = torch.stack([out_s.mean(), out_t.mean()]).to(self.z.dtype) * self.n_data
             self.z.copy_(torch.where(self.z < 0, first, self.z))
