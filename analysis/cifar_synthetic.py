@@ -46,8 +46,15 @@ def scatter(runs: pd.DataFrame):
             )
         x, y = runs[col].to_numpy(float), runs.test_acc_best.to_numpy(float)
         rho = correlation(x, y, "spearman")
-        lo, hi = bootstrap_interval(x, y, "spearman", resamples=2000)
-        ax.set_title(f"Spearman ρ = {rho:+.2f} [{lo:+.2f}, {hi:+.2f}]", fontsize=10)
+        # Each teacher has two students (KD and DKD) sharing its distance: resample teachers, not
+        # points, or the interval counts every teacher twice.
+        teachers = runs.teacher_checkpoint.to_numpy()
+        lo, hi = bootstrap_interval(x, y, "spearman", resamples=2000, groups=teachers)
+        ax.set_title(
+            f"Spearman ρ = {rho:+.2f} [{lo:+.2f}, {hi:+.2f}] ({len(set(teachers))} teachers "
+            "resampled)",
+            fontsize=10,
+        )
         ax.set_xlabel(label)
         ax.set_ylabel("student test accuracy (%, best-validation epoch)")
         ax.grid(alpha=0.3)

@@ -5,7 +5,7 @@ A command's config is a frozen dataclass whose fields are plain values (``bool``
 ...]``, ``X | None``) or further dataclasses (sections, written as TOML tables). This module turns
 such a class into a loader with one set of error messages for every command:
 
-- :func:`load` builds a config from the class defaults, then layers (a preset dict, a TOML file,
+- :func:`load` (or :func:`load_preset` for a command with named presets) builds a config from the class defaults, then layers (a preset dict, a TOML file,
   values from command-line flags, ``--set key=value`` overrides with TOML-literal values), checks
   every key and the type of every value (naming the dotted key), and finally calls the config's
   ``validate()`` method if it has one. Nothing is run before a config is fully valid, so a
@@ -39,6 +39,7 @@ Example::
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import sys
 import types
@@ -62,6 +63,7 @@ __all__ = [
     "flag_values",
     "from_dict",
     "load",
+    "load_preset",
     "merge",
     "nest",
     "parse_override",
@@ -313,6 +315,30 @@ def load(
     if callable(validate):
         validate()
     return cfg
+
+
+def load_preset(
+    cls: type[T],
+    presets: Mapping[str, Mapping[str, Any]],
+    preset: str,
+    *,
+    file: str | Path | None = None,
+    overrides: Iterable[str] = (),
+) -> T:
+    """:func:`load` for a command with named presets: the preset's dict (and its name in the
+    config's ``preset`` field, when it has one), then the TOML ``file`` (whose own ``preset`` key
+    is ignored: the preset is chosen on the command line), then the ``--set`` overrides."""
+    if preset not in presets:
+        raise ConfigError(f"unknown preset {preset!r}; valid: {', '.join(sorted(presets))}")
+    base = copy.deepcopy(dict(presets[preset]))
+    if "preset" in {f.name for f in dataclasses.fields(cls)}:  # type: ignore[arg-type]
+        base = {"preset": preset, **base}
+    layers: list[tuple[str, Mapping[str, Any]]] = [("preset", base)]
+    if file is not None:
+        data = read_toml(file)
+        data.pop("preset", None)
+        layers.append((str(file), data))
+    return load(cls, layers=layers, overrides=overrides)
 
 
 # --------------------------------------------------------------------------- writing

@@ -14,6 +14,8 @@ model, gradients averaged over ranks in the backward pass).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,6 +66,11 @@ def environment_world() -> tuple[int, int, int]:
     if world < 1 or not 0 <= rank < world:
         raise ConfigError(f"bad torchrun environment: RANK={rank}, WORLD_SIZE={world}")
     return rank, world, local
+
+
+def is_main_process() -> bool:
+    """Whether this process is rank 0 (or the only one); needs no process group."""
+    return environment_world()[0] == 0
 
 
 def setup(device: str | torch.device | None = None) -> tuple[DistContext, torch.device]:
@@ -163,3 +170,20 @@ def average_gradients(module: nn.Module, ctx: DistContext) -> None:
                 p.grad = torch.zeros_like(p)
             dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
             p.grad.div_(ctx.world_size)
+
+
+@contextmanager
+def main_process_lock(path: str | os.PathLike) -> Iterator[Any]:
+    """The run directory's lock (:func:`bcpd_sim.rundir.open_run_dir`), held by rank 0 only.
+
+    Under torchrun every process runs the command; only the one that writes files (rank 0) takes
+    the lock, so a second launch into the same folder is refused while the others cooperate.
+    Reads ``RANK`` from the environment, so it can run before the process group exists.
+    """
+    if not is_main_process():
+        yield None
+        return
+    from .rundir import open_run_dir
+
+    with open_run_dir(path) as run:
+        yield run

@@ -27,13 +27,20 @@ from .validation import check_choice, check_int
 _TINY = np.finfo(np.float64).tiny
 
 
-def _numpy(a: Any) -> np.ndarray:
+#: Row-sum tolerance for torch dtypes numpy lacks: sqrt of their machine epsilon.
+_TORCH_LOW_PRECISION = {"torch.bfloat16": float(np.sqrt(2.0**-7)), "torch.float16": 2.0**-5}
+
+
+def _numpy(a: Any) -> tuple[np.ndarray, float | None]:
+    """The array as numpy, and the row-sum tolerance its original dtype calls for (or None)."""
+    atol = None
     if hasattr(a, "detach"):
         a = a.detach().cpu()
-        if str(a.dtype) in ("torch.bfloat16", "torch.float16"):
+        atol = _TORCH_LOW_PRECISION.get(str(a.dtype))
+        if atol is not None:
             a = a.float()
         a = a.numpy()
-    return np.asarray(a)
+    return np.asarray(a), atol
 
 
 def check_probability_rows(name: str, a: np.ndarray, *, atol: float | None = None) -> None:
@@ -70,16 +77,16 @@ def check_probability_rows(name: str, a: np.ndarray, *, atol: float | None = Non
 
 
 def _as_q(q: Any, validate: bool = True) -> np.ndarray:
-    q = _numpy(q)
+    q, atol = _numpy(q)
     if q.ndim < 2:
         raise ConfigError(f"q must have shape (..., n, K), got {q.shape}")
     if validate:
-        check_probability_rows("q", q)
+        check_probability_rows("q", q, atol=atol)
     return np.asarray(q, dtype=np.float64)
 
 
 def _as_p(p: Any, q: np.ndarray, name: str = "p_star", validate: bool = True) -> np.ndarray:
-    p = _numpy(p)
+    p, atol = _numpy(p)
     try:
         np.broadcast_shapes(p.shape, q.shape)
     except ValueError:
@@ -87,7 +94,7 @@ def _as_p(p: Any, q: np.ndarray, name: str = "p_star", validate: bool = True) ->
     if p.shape[-1] != q.shape[-1] or (p.ndim >= 2 and p.shape[-2] != q.shape[-2]):
         raise ConfigError(f"{name} shape {p.shape} does not match q shape {q.shape}")
     if validate:
-        check_probability_rows(name, p)
+        check_probability_rows(name, p, atol=atol)
     return np.asarray(p, dtype=np.float64)
 
 
@@ -145,6 +152,17 @@ def ce_to_bcpd(q: Any, p_star: Any, *, validate: bool = True) -> np.ndarray:
     q = _as_q(q, validate)
     p = _as_p(p_star, q, validate=validate)
     return (-(p * _log(q)).sum(axis=-1)).mean(axis=-1)
+
+
+def ce_to_bcpd_clip10(q: Any, p_star: Any, *, validate: bool = True) -> np.ndarray:
+    """The paper code's CE distance: per-sample mean of ``-sum_k p*_k max(log q_k, -10)``.
+
+    Clipping the log at -10 caps each point's penalty at 10 nats, so targets with (near-)zero mass
+    where p* has mass look closer than they are; :func:`ce_to_bcpd` is the unclipped quantity.
+    """
+    q = _as_q(q, validate)
+    p = _as_p(p_star, q, validate=validate)
+    return (-(p * np.maximum(_log(q), -10.0)).sum(axis=-1)).mean(axis=-1)
 
 
 def nll(q: Any, y: Any, *, validate: bool = True) -> np.ndarray:

@@ -96,23 +96,46 @@ def make_step(model, optimizer, device, *, bf16: bool):
     return step
 
 
+def training_loader(dataset, recipe, device, channels_last: bool) -> DeviceLoader:
+    """Our pipeline as training uses it: shuffled, augmented, full batches on the device."""
+    return DeviceLoader(
+        dataset,
+        recipe.batch_size,
+        device,
+        shuffle=True,
+        augment=True,
+        drop_last=True,
+        channels_last=channels_last,
+    )
+
+
+def add_timing_arguments(parser, *, images=None, steps=None, warmup=None) -> None:
+    """Options shared by the CIFAR benchmarks: data size, timed and untimed steps, batch size,
+    reference workers, device, compilation and threads."""
+    parser.add_argument("--images", type=int, default=images, help="random images in the dataset")
+    parser.add_argument("--steps", type=int, default=steps, help="timed steps per measurement")
+    parser.add_argument("--warmup", type=int, default=warmup, help="untimed steps first")
+    parser.add_argument("--workers", type=int, default=None, help="reference DataLoader workers")
+    parser.add_argument("--batch-size", type=int, default=None, help="override the recipe's")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--no-compile", action="store_true")
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+
+
+def apply_timing_arguments(args) -> torch.device:
+    """Set the thread count if asked; return the device."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    return resolve_device(args.device)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arch", default="resnet56")
     parser.add_argument("--recipe", default="standard")
-    parser.add_argument("--images", type=int, default=50_000, help="dataset size (random images)")
-    parser.add_argument("--steps", type=int, default=50, help="timed steps per pipeline")
-    parser.add_argument("--warmup", type=int, default=10, help="untimed steps per pipeline")
-    parser.add_argument("--workers", type=int, default=None, help="reference DataLoader workers")
-    parser.add_argument("--batch-size", type=int, default=None)
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--no-compile", action="store_true")
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    add_timing_arguments(parser, images=50_000, steps=50, warmup=10)
     args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-
-    device = resolve_device(args.device)
+    device = apply_timing_arguments(args)
     cuda = device.type == "cuda"
     recipe = get_recipe(args.recipe, batch_size=args.batch_size)
     rng = np.random.default_rng(0)
@@ -136,15 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     fwd, compiled = maybe_compile(
         model, recipe.compile and not args.no_compile, device, recipe.compile_mode
     )
-    loader = DeviceLoader(
-        dataset,
-        recipe.batch_size,
-        device,
-        shuffle=True,
-        augment=True,
-        drop_last=True,
-        channels_last=channels_last,
-    )
+    loader = training_loader(dataset, recipe, device, channels_last)
     opt = make_optimizer(model.parameters(), recipe, args.arch)
     ours = time_steps(
         make_step(fwd, opt, device, bf16=recipe.bf16 and cuda),

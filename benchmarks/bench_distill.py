@@ -29,15 +29,19 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_cifar import ReferenceDataset, time_steps  # noqa: E402
+from bench_cifar import (  # noqa: E402
+    ReferenceDataset,
+    add_timing_arguments,
+    apply_timing_arguments,
+    time_steps,
+    training_loader,
+)
 
-from bcpd_sim.device import resolve_device  # noqa: E402
 from bcpd_sim.provenance import environment  # noqa: E402
 from bcpd_sim.vision.data import ImageDataset  # noqa: E402
 from bcpd_sim.vision.distill import create_distiller  # noqa: E402
 from bcpd_sim.vision.distill.trainer import distill_criterion, freeze  # noqa: E402
 from bcpd_sim.vision.models import create_model  # noqa: E402
-from bcpd_sim.vision.pipeline import DeviceLoader  # noqa: E402
 from bcpd_sim.vision.recipes import get_recipe, make_optimizer  # noqa: E402
 from bcpd_sim.vision.train import maybe_compile  # noqa: E402
 
@@ -57,18 +61,12 @@ def ours_rate(t_arch, s_arch, recipe, dataset, device, args) -> tuple[float, str
     want = recipe.compile and not args.no_compile
     t_fwd, _ = maybe_compile(teacher, want, device, recipe.compile_mode)
     s_fwd, compiled = maybe_compile(student, want, device, recipe.compile_mode)
-    criterion = distill_criterion(t_fwd, create_distiller("kd", teacher, student), device)
+    criterion = distill_criterion(
+        t_fwd, create_distiller("kd", teacher, student), device, recipe.bf16
+    )
     opt = make_optimizer(student.parameters(), recipe, s_arch)
     bf16 = recipe.bf16 and cuda
-    loader = DeviceLoader(
-        dataset,
-        recipe.batch_size,
-        device,
-        shuffle=True,
-        augment=True,
-        drop_last=True,
-        channels_last=channels_last,
-    )
+    loader = training_loader(dataset, recipe, device, channels_last)
 
     def step(x, y):
         if compiled:
@@ -123,19 +121,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--recipes", nargs="+", default=["standard", "fast"])
     parser.add_argument("--pairs", nargs="+", default=[f"{t}:{s}" for t, s in PAIRS])
     parser.add_argument("--tiny", action="store_true", help="CPU-sized run (default off CUDA)")
-    parser.add_argument("--images", type=int, default=None, help="random images in the dataset")
-    parser.add_argument("--steps", type=int, default=None, help="timed steps per measurement")
-    parser.add_argument("--warmup", type=int, default=None, help="untimed steps first")
-    parser.add_argument("--batch-size", type=int, default=None, help="override (tiny: 16)")
-    parser.add_argument("--workers", type=int, default=None)
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--no-compile", action="store_true")
+    add_timing_arguments(parser)
     parser.add_argument("--no-reference", action="store_true")
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = resolve_device(args.device)
+    device = apply_timing_arguments(args)
     tiny = args.tiny or device.type != "cuda"
     args.images = args.images or (256 if tiny else EPOCH_IMAGES)
     args.steps = args.steps or (3 if tiny else 50)

@@ -109,6 +109,21 @@ def _mkdir_denied(tmp: Path, mp) -> None:
     mp.setattr(Path, "mkdir", mkdir)
 
 
+def _unreadable(name: str) -> Callable[[Path, Any], None]:
+    def setup(tmp: Path, mp) -> None:
+        (tmp / name).write_text("[data]\n")
+        original = Path.read_bytes
+
+        def read_bytes(self):
+            if self.name == name:
+                raise PermissionError(errno.EACCES, "Permission denied", str(self))
+            return original(self)
+
+        mp.setattr(Path, "read_bytes", read_bytes)
+
+    return setup
+
+
 DEBRIS = [".config.toml.a1b2c3d4.tmp", "cells/.trained-ce.parquet.zz_9y8x7.tmp"]
 
 
@@ -158,6 +173,12 @@ CLI_CASES = {
         ["{tmp}/t1", r"pid \d+"],
         hold_lock="t1",
     ),
+    **{
+        f"{study}-locked-run-dir": Cli(
+            [study, "--out", "{tmp}/x"], 75, ["{tmp}/x", r"pid \d+"], hold_lock="x"
+        )
+        for study in ("binary", "bound", "regimes", "semisup")
+    },
     "sweep-locked-run-dir": Cli(
         "cifar100 sweep --pair resnet8:resnet8 --recipe tiny --data synthetic --device cpu --out {tmp}/s".split(),
         75,
@@ -198,6 +219,30 @@ CLI_CASES = {
         1,
         ["{tmp}/t/", "No space left"],
         _os_error(errno.ENOSPC, "No space left on device"),
+    ),
+    "figure1-config-unreadable": Cli(
+        _fig(extra=("--config", "{tmp}/u.toml")),
+        2,
+        ["{tmp}/u.toml", "permission denied"],
+        _unreadable("u.toml"),
+    ),
+    "theorem1-out-below-a-file": Cli(
+        ["theorem1", "--n", "100", "--out", "{tmp}/f/t1"],
+        2,
+        ["{tmp}/f", "Not a directory"],
+        _write("f", "x"),
+    ),
+    "theorem1-out-permission-denied": Cli(
+        ["theorem1", "--n", "100", "--out", "{tmp}/denied/t1"],
+        1,
+        ["{tmp}/denied", "Permission denied"],
+        _mkdir_denied,
+    ),
+    "distill-disk-full": Cli(
+        _distill(),
+        1,
+        ["{tmp}/d/", "No space left"],
+        _both(_fake_teacher, _os_error(errno.ENOSPC, "No space left on device")),
     ),
     "figure1-config-is-a-directory": Cli(_fig(extra=("--config", "{tmp}")), 2, ["{tmp}"]),
     "figure1-config-missing": Cli(
@@ -313,26 +358,6 @@ CLI_CASES = {
 }
 
 
-#: Cases whose validation lands with other parts of issue 11 (figure1 bounds and config files,
-#: CIFAR flags); they join the table when those branches are merged. Not run until then.
-AWAITING_MERGE = {
-    "figure1-config-binary",
-    *[k for k in CLI_CASES if k.startswith("figure1-huge-")],
-    "teacher-huge-num-classes",
-    "teacher-huge-train-limit",
-    "figure1-widths-not-a-list-of-lists",
-    "figure1-sample-seed-overflows",
-    "teacher-zero-train-limit",
-    "teacher-negative-train-limit",
-    "teacher-one-class",
-    "distill-zero-temperature",
-    "figure1-negative-mixture-seed",
-    "figure1-negative-trained-seed",
-    "figure1-negative-simulated-seed",
-}
-RUN_CLI_CASES = {k: v for k, v in CLI_CASES.items() if k not in AWAITING_MERGE}
-
-
 @pytest.fixture
 def no_training(monkeypatch):
     """Fail the test if a CIFAR command gets as far as loading data."""
@@ -340,18 +365,25 @@ def no_training(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("work started before the input was validated")
 
+    monkeypatch.setattr("bcpd_sim.vision.bundle.load_data", refuse)  # under load_for_recipe too
     monkeypatch.setattr("bcpd_sim.vision.train.load_data", refuse)
-    monkeypatch.setattr("bcpd_sim.vision.distill.trainer.load_data", refuse)
     monkeypatch.setattr("bcpd_sim.vision.sweep.run_sweep", refuse)
     monkeypatch.setattr("bcpd_sim.figure1.study.prepare_data", refuse)
     monkeypatch.setattr("bcpd_sim.theory.report.verify_theorem1", refuse)
+    for runner in (
+        "bcpd_sim.studies.binary.mlp.run_binary",
+        "bcpd_sim.studies.bound.study.run_bound",
+        "bcpd_sim.regimes.study.run_regimes",
+        "bcpd_sim.studies.semisup.run_semisup",
+    ):
+        monkeypatch.setattr(runner, refuse)
 
 
 def _expand(text: str, tmp: Path) -> str:
     return text.replace("{tmp}", str(tmp))
 
 
-@pytest.mark.parametrize("case", RUN_CLI_CASES.values(), ids=RUN_CLI_CASES.keys())
+@pytest.mark.parametrize("case", CLI_CASES.values(), ids=CLI_CASES.keys())
 def test_cli_bad_input(case: Cli, tmp_path, capsys, monkeypatch, no_training):
     monkeypatch.delenv("BCPD_SIM_CIFAR100", raising=False)
     if case.setup is not None:
@@ -584,4 +616,4 @@ def test_api_bad_input(case: Api, tmp_path, capsys, monkeypatch):
 
 
 def test_the_table_is_large_enough():
-    assert len(RUN_CLI_CASES) + len(API_CASES) >= 80
+    assert len(CLI_CASES) + len(API_CASES) >= 80

@@ -140,3 +140,19 @@ def test_flags_are_derived_from_fields():
         C.load(Outer, flags=flags)
     assert "--inner-rate" not in parser.format_help()
     assert "how many" in parser.format_help()
+
+
+@dataclass(frozen=True)
+class WithPreset:
+    preset: str = "a"
+    inner: Inner = field(default_factory=Inner)
+
+
+def test_load_preset_records_the_preset_and_ignores_the_files(tmp_path):
+    presets = {"a": {}, "b": {"inner": {"n": 2}}}
+    path = _write(tmp_path / "c.toml", b'preset = "a"\n[inner]\nrate = 1.5\n')
+    cfg = C.load_preset(WithPreset, presets, "b", file=path, overrides=["inner.name='b'"])
+    assert (cfg.preset, cfg.inner.n, cfg.inner.rate, cfg.inner.name) == ("b", 2, 1.5, "b")
+    assert C.load_preset(Outer, {"x": {"seed": 4}}, "x").seed == 4  # no preset field: fine
+    with pytest.raises(ConfigError, match="unknown preset 'c'; valid: a, b"):
+        C.load_preset(WithPreset, presets, "c")

@@ -109,3 +109,18 @@ def test_batch_split_and_bad_environment(monkeypatch):
     monkeypatch.setenv("RANK", "5")
     with pytest.raises(ConfigError, match="RANK=5"):
         distributed.environment_world()
+
+
+def test_only_rank_zero_holds_the_run_dir_lock(tmp_path, monkeypatch):
+    from bcpd_sim.rundir import RunDirBusy, open_run_dir
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    with distributed.main_process_lock(tmp_path) as run:
+        assert run is not None and distributed.is_main_process()
+        with pytest.raises(RunDirBusy):  # a second launch into the same folder is refused
+            with open_run_dir(tmp_path):
+                pass
+        monkeypatch.setenv("RANK", "1")  # the other ranks of this launch take no lock
+        with distributed.main_process_lock(tmp_path) as other:
+            assert other is None and not distributed.is_main_process()

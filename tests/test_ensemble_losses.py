@@ -148,3 +148,20 @@ def test_teacher_losses_are_the_label_only_losses_and_their_variants():
     assert TEACHER_LOSSES["mse_mean"] == ("mse", {"reduction_over_classes": "mean"})
     for base, options in TEACHER_LOSSES.values():
         assert make_loss(base, options).needs == ("y",)
+
+
+def test_cifar_teacher_losses_share_the_registry_names_and_meanings():
+    """bcpd_sim.vision.losses names a subset of the ensemble's teacher losses, and each name
+    means the same batch-mean loss on both sides."""
+    from bcpd_sim.ensemble.losses import TEACHER_LOSSES
+    from bcpd_sim.vision.losses import LOSSES as VISION_LOSSES
+    from bcpd_sim.vision.losses import teacher_loss
+
+    assert set(VISION_LOSSES) <= set(TEACHER_LOSSES)
+    g = torch.Generator().manual_seed(5)
+    z = torch.randn(16, K, generator=g, dtype=torch.float64)
+    y = torch.randint(0, K, (16,), generator=g)
+    for name in VISION_LOSSES:
+        base, options = TEACHER_LOSSES[name]
+        per, _ = make_loss(base, options).value_and_grad(z, y=y)
+        torch.testing.assert_close(teacher_loss(name)(z, y).double(), per.mean(), rtol=1e-6, atol=0)

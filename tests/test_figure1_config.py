@@ -41,6 +41,7 @@ BIG = 10**12
         ("simulated.temperatures=[0]", "simulated.temperatures[0] must be finite and > 0"),
         ("trained.n_train=[6000]", "data.n_train"),
         ("preset='nope'", "unknown preset 'nope'"),
+        ("train.device='tpu'", "train.device: device must be 'auto', 'cpu' or 'cuda[:N]'"),
     ],
 )
 def test_bad_values_are_refused_before_work_naming_the_key(override, fragment, capsys):

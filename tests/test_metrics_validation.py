@@ -69,6 +69,10 @@ def test_tolerance_follows_the_input_precision():
     with pytest.raises(ConfigError, match="within 1e-06"):
         metrics.nll(off, Y)  # float64 rows must sum to 1 within 1e-6
     metrics.nll(off.astype(np.float32), Y)  # float32: within sqrt(eps) = 3.5e-4
+    q16 = torch.softmax(torch.randn(2, 50, 100), dim=-1).to(torch.bfloat16)  # sums off by ~1e-2
+    assert np.isfinite(metrics.nll(q16, np.zeros(50, dtype=np.int64))).all()
+    with pytest.raises(ConfigError, match=r"sums to 0\.(49|50).*within 0\.09"):
+        metrics.nll(q16 * 0.5, np.zeros(50, dtype=np.int64))
     zero_mass = Q.copy()
     zero_mass[0, 0] = [1.0, 0.0, 0.0, 0.0]  # exact zeros are valid probabilities
     assert np.isfinite(metrics.kl_to_bcpd(zero_mass, P)).all()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import os
@@ -14,19 +15,22 @@ import pytest
 from scipy import stats as sps
 
 from bcpd_sim import metrics
-from bcpd_sim.cli import main
+from bcpd_sim.commands import plot as plot_command
 from bcpd_sim.errors import ConfigError
 from bcpd_sim.regimes.config import AXES, load_config
+from bcpd_sim.regimes.report import render
 from bcpd_sim.regimes.stats import paired_across_draws
-from bcpd_sim.regimes.study import torch_threads
+from bcpd_sim.regimes.study import run_regimes, torch_threads
 from bcpd_sim.regimes.teachers import finite_members, select_lr, train_teachers
 from bcpd_sim.regimes.world import build_mixture, make_world
+from bcpd_sim.rundir import RunDirBusy, open_run_dir
 
 
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
     out = tmp_path_factory.mktemp("regimes") / "run"
-    assert main(["regimes", "--preset", "smoke", "--out", str(out)]) == 0
+    run_regimes(load_config("smoke"), out)
+    render(out)
     return out
 
 
@@ -126,7 +130,7 @@ def test_summary_and_heatmaps_equal_the_parquet(smoke):
 def test_plot_redraws_a_regimes_run(smoke, tmp_path):
     before = json.loads((smoke / "summary.json").read_text())
     (smoke / "regimes.png").unlink()
-    assert main(["plot", str(smoke)]) == 0
+    assert plot_command.run(argparse.Namespace(run_dir=str(smoke))) == 0
     assert (smoke / "regimes.png").exists()
     assert json.loads((smoke / "summary.json").read_text()) == before
 
@@ -136,9 +140,23 @@ def test_rerun_resumes_from_cached_cells(smoke):
     cells = sorted((smoke / "cells").glob("*.parquet"))
     stamps = [p.stat().st_mtime_ns for p in cells]
     before = pd.read_parquet(smoke / "results.parquet")
-    assert main(["regimes", "--preset", "smoke", "--out", str(smoke)]) == 0
+    run_regimes(load_config("smoke"), smoke)
     assert [p.stat().st_mtime_ns for p in cells] == stamps
     pd.testing.assert_frame_equal(pd.read_parquet(smoke / "results.parquet"), before)
+
+
+def test_a_locked_run_directory_is_refused(tmp_path):
+    cfg = load_config("smoke")
+    with open_run_dir(tmp_path / "run"):
+        with pytest.raises(RunDirBusy):
+            run_regimes(cfg, tmp_path / "run")
+
+
+@pytest.mark.slow  # shares the smoke run
+def test_a_run_directory_of_another_config_is_refused(smoke):
+    cfg = load_config("smoke", overrides=["student.epochs=3"])
+    with pytest.raises(ConfigError, match="different config"):
+        run_regimes(cfg, smoke)
 
 
 def test_lr_selection_never_reads_the_test_set():
@@ -239,6 +257,7 @@ def test_paired_across_draws_recovers_variance_components():
         (["--set", "axes.label_noise=[0.95]"], "axes.label_noise"),
         (["--set", "teacher.lr_grid=[0.1,-1.0]"], "teacher.lr_grid"),
         (["--set", "axes.family=['paper','moons']"], "axes.family"),
+        (["--set", "axes.width=[16,100000000]"], "axes.width"),
     ],
 )
 def test_bad_configs_are_refused_naming_the_key(args, fragment):

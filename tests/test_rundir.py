@@ -41,6 +41,10 @@ TINY = [
     "data.n_test=500",
     "--set",
     "bootstrap=20",
+    "--set",
+    "simulated.wrong_mass=[]",
+    "--set",
+    "data.draws=1",
 ]
 
 
@@ -196,7 +200,7 @@ def test_full_disk_is_one_line_nothing_partial_and_a_rerun_resumes(small_disk, c
     assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
     for table in out.rglob("*.parquet"):
         pd.read_parquet(table)  # every file there is complete
-    cell = out / "cells" / "simulated-eta_uniform.parquet"
+    cell = out / "cells" / "draw0-simulated-eta_uniform.parquet"
     assert cell.exists()  # the cell finished before the disk filled up
     before = cell.stat().st_mtime_ns
     subprocess.run(["mount", "-o", "remount,size=8m", str(small_disk)], check=True)

@@ -84,6 +84,23 @@ def test_mse_logits_is_the_official_variant_and_names_are_checked():
         teacher_loss("ce", mse_scale=2.0)
 
 
+def test_cifar_teacher_losses_are_the_ensembles_named_losses():
+    """The CIFAR side uses the ensemble registry's teacher-loss names, with the same meaning:
+    each CIFAR loss equals the batch mean of the ensemble loss of that name (its options)."""
+    from bcpd_sim.ensemble import TEACHER_LOSSES, loss_and_grad, make_loss
+
+    z, y = _fixed_logits()
+    zt, yt = torch.tensor(z), torch.tensor(y)
+    for name in vlosses.list_losses():
+        assert name in TEACHER_LOSSES, name
+        base, options = TEACHER_LOSSES[name]
+        per_sample, _ = loss_and_grad(make_loss(base, options), zt[None], y=yt[None])
+        # the CIFAR losses compute in float32 (bf16-safe); the ensemble's here in float64
+        assert float(teacher_loss(name)(zt, yt)) == pytest.approx(
+            float(per_sample.mean()), rel=1e-6
+        )
+
+
 # --------------------------------------------------------------------------------- recipes
 
 

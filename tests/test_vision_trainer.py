@@ -205,3 +205,30 @@ def test_data_order_is_drawn_on_the_cpu_whatever_the_device():
         want = torch.randperm(len(ds), generator=epoch_generator(3, epoch, "cpu"))
         assert torch.equal(loader.order(), want)
     assert torch.equal(DeviceLoader(ds, 8, "cpu").order(), torch.arange(len(ds)))
+
+
+@pytest.mark.parametrize("bf16", [False, True])
+def test_the_teacher_forward_follows_the_recipes_bf16(tmp_path, monkeypatch, bf16):
+    """The teacher's autocast is the recipe's choice (it used to be bf16 on CUDA regardless)."""
+    import contextlib
+
+    seen = []
+
+    def spy(device, enabled):
+        seen.append(enabled)
+        return contextlib.nullcontext()
+
+    monkeypatch.setattr(distill_trainer, "autocast", spy)
+    teacher = freeze(create_model("resnet8", num_classes=10))
+    distiller = create_distiller("kd", teacher, None)
+    criterion = distill_trainer.distill_criterion(teacher, distiller, torch.device("cpu"), bf16)
+    student = create_model("resnet8", num_classes=10)
+    loss, _ = criterion(student, torch.randn(4, 3, 32, 32), torch.arange(4), None, 0)
+    assert seen == [bf16] and torch.isfinite(loss)
+    recipe = get_recipe("tiny", bf16=bf16)
+    tr = DistillTrainer(tmp_path, student, teacher, distiller, _data(), recipe, seed=0, config={})
+    tr.setup()
+    tr.compile()
+    seen.clear()
+    tr.criterion(student, torch.randn(4, 3, 32, 32), torch.arange(4), None, 0)
+    assert seen == [bf16]

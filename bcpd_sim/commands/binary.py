@@ -39,6 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import ConfigError
+    from ..rundir import open_run_dir
     from ..studies.binary.cnn import CNN_PRESETS, load_cnn_config, run_binary_cnn
     from ..studies.binary.mlp import load_config, run_binary, summarize
     from ..studies.binary.plot import format_table, render
@@ -63,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     out = args.out or f"runs/binary-{args.preset}"
     if not args.plot_only:
-        runner(cfg, out)
+        with open_run_dir(out):  # one writer at a time
+            runner(cfg, out)
     print(format_table(render(out, summarize)))
     print(f"wrote {out}/results.parquet, summary.json, binary.png, binary.pdf")
     return 0

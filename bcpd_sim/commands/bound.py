@@ -34,6 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..rundir import open_run_dir
     from ..studies.bound.plot import render
     from ..studies.bound.study import load_config, run_bound
     from ..studies.config import to_toml
@@ -44,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     out = args.out or f"runs/bound-{args.preset}"
     if not args.plot_only:
-        run_bound(cfg, out)
+        with open_run_dir(out):  # one writer at a time
+            run_bound(cfg, out)
     s = render(out)
     ratio = s["slack_ratio_rhs_over_lhs"]
     print(

@@ -41,13 +41,15 @@ def run(args: argparse.Namespace) -> int:
     from ..regimes.report import render
     from ..regimes.study import run_regimes
     from ..regimes.summary import format_summary
+    from ..rundir import open_run_dir
 
     cfg = load_config(args.preset, file=args.config, overrides=args.overrides)
     if args.print_config:
         print(cfg.to_toml())
         return 0
     out = args.out or f"runs/regimes-{args.preset}"
-    run_regimes(cfg, out)
+    with open_run_dir(out):  # one writer at a time
+        run_regimes(cfg, out)
     print(format_summary(render(out)))
     print(
         f"\nwrote {out}/results.parquet, teachers.parquet, summary.json, regimes.png, regimes.pdf"

@@ -32,6 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..rundir import open_run_dir
     from ..studies.config import to_toml
     from ..studies.semisup import load_config, run_semisup
     from ..studies.semisup_plot import format_table, render
@@ -42,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     out = args.out or f"runs/semisup-{args.preset}"
     if not args.plot_only:
-        run_semisup(cfg, out)
+        with open_run_dir(out):  # one writer at a time
+            run_semisup(cfg, out)
     print(format_table(render(out)))
     print(f"wrote {out}/results.parquet, summary.json, semisup.png, semisup.pdf")
     return 0

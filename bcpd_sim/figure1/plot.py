@@ -14,16 +14,36 @@ LABELS = {
 }
 
 
-def _corr_text(corr: pd.DataFrame, group: str, dist: str) -> str:
-    rows = corr[(corr.group == group) & (corr.distance == dist)].set_index("method")
-    if rows.empty:
+#: Correlation groups annotated on each study's panels: (group, short label).
+ANNOTATED = {
+    "simulated": [
+        ("simulated: all families", "all families"),
+        ("simulated: eta-mix", "eta-mix"),
+        ("simulated: wrong_mass", "wrong mass"),
+        ("simulated: all but eta-mix", "all but eta-mix"),
+    ],
+    "trained": [
+        ("trained: ce", "ce"),
+        ("trained: mse", "mse"),
+        ("trained: ce+mse", "ce+mse"),
+        ("trained: all losses", "all losses (between-group)"),
+    ],
+}
+
+
+def _corr_text(corr: pd.DataFrame, study: str, dist: str) -> str:
+    """Spearman rho across draws, with its 95% interval over draws, for each annotated group."""
+    if corr.empty:
         return ""
     parts = []
-    for m, short in (("spearman", "ρ"), ("kendall", "τ"), ("pearson", "r")):
-        if m in rows.index and np.isfinite(rows.loc[m, "r"]):
-            parts.append(
-                f"{short} = {rows.loc[m, 'r']:+.2f} [{rows.loc[m, 'ci_low']:+.2f}, {rows.loc[m, 'ci_high']:+.2f}]"
-            )
+    for group, short in ANNOTATED[study]:
+        rows = corr[(corr.group == group) & (corr.distance == dist) & (corr.method == "spearman")]
+        if rows.empty or not pd.notna(rows["mean"].iloc[0]):
+            continue
+        r = rows.iloc[0]
+        # one draw: no interval over draws (summary.json holds None there)
+        lo, hi = (f"{v:+.2f}" if pd.notna(v) else "n/a" for v in (r.ci_low, r.ci_high))
+        parts.append(f"{short}: ρ = {r['mean']:+.2f} [{lo}, {hi}]")
     return "\n".join(parts)
 
 
@@ -34,6 +54,10 @@ def plot_figure1(results: pd.DataFrame, corr: pd.DataFrame, *, title: str = ""):
     for row, study in zip(axes, studies):
         part = results[results.study == study].copy()
         hue = "teacher_kind" if study == "simulated" else "teacher_loss"
+        if study == "trained":
+            part["teacher budget"] = [
+                f"{e} ep, {n} pts" for e, n in zip(part.teacher_epochs, part.teacher_n_train)
+            ]
         palette = (
             "tab10"
             if study == "simulated"
@@ -45,7 +69,7 @@ def plot_figure1(results: pd.DataFrame, corr: pd.DataFrame, *, title: str = ""):
                 "ls": "#66a61e",
             }
         )
-        style = None if study == "simulated" else "teacher_n_train"
+        style = None if study == "simulated" else "teacher budget"
         for ax, dist in zip(row, ("mse_to_bcpd", "kl_to_bcpd", "ce_to_bcpd")):
             part["_acc"] = 100 * part.student_acc
             sns.scatterplot(
@@ -87,8 +111,9 @@ def plot_figure1(results: pd.DataFrame, corr: pd.DataFrame, *, title: str = ""):
     fig.text(
         0.5,
         -0.01,
-        "ρ Spearman, τ Kendall, r Pearson, with 95% bootstrap intervals. Distances are per-sample means over the "
-        "students' training inputs; the paper's claim is that accuracy falls with the MSE distance but not with CE.",
+        "ρ: Spearman, mean over draws of the data, 95% t interval over draws (all draws' students shown). Distances "
+        "are per-sample means over the students' training inputs; the paper's claim is that accuracy falls with the "
+        "MSE distance but not with CE. 'all losses' mostly measures the contrast between the losses' groups.",
         ha="center",
         fontsize=8.5,
         color="0.3",
@@ -97,51 +122,108 @@ def plot_figure1(results: pd.DataFrame, corr: pd.DataFrame, *, title: str = ""):
     return fig
 
 
-def plot_paired(results: pd.DataFrame, baseline: str = "ce"):
-    """Student and teacher accuracy differences per matched pair (loss minus baseline)."""
-    from .summary import matched_pairs
+def plot_paired(results: pd.DataFrame, summary: dict | None = None, baseline: str = "ce"):
+    """Matched-teacher differences (loss minus baseline), one column per comparison: student (top)
+    and teacher (bottom) accuracy, each pair a dot coloured by teacher budget, split by draw, with
+    each draw's mean and, at the right, the across-draw mean with its 95% t interval over draws
+    (black) and the two-level bootstrap interval (grey)."""
+    from .stats import paired_across_draws
+    from .summary import matched_pairs, paired_across
 
-    rows = []
-    for loss, joined in matched_pairs(results, baseline=baseline):
-        for what in ("student_acc", "teacher_acc"):
-            rows += [
-                {
-                    "comparison": f"{loss} - {baseline}",
-                    "accuracy of": what.split("_")[0],
-                    "difference (pts)": 100 * d,
-                }
-                for d in (joined[f"{what}_a"] - joined[f"{what}_b"])
-            ]
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    if rows:
-        frame = pd.DataFrame(rows)
-        sns.stripplot(
-            data=frame,
-            x="comparison",
-            y="difference (pts)",
-            hue="accuracy of",
-            dodge=True,
-            alpha=0.6,
-            ax=ax,
-        )
-        sns.pointplot(
-            data=frame,
-            x="comparison",
-            y="difference (pts)",
-            hue="accuracy of",
-            dodge=0.4,
-            errorbar=("ci", 95),
-            linestyle="none",
-            markers="D",
-            palette="dark:k",
-            ax=ax,
-            legend=False,
-        )
-    ax.axhline(0, color="0.5", lw=1, ls="--")
-    ax.set_title(
-        "Matched teachers (same seed and settings): accuracy difference, mean and 95% CI",
+    pairs = list(matched_pairs(results, baseline=baseline))
+    across = (summary or {}).get("paired_across_draws") or paired_across(results, resamples=500)
+    fig, axes = plt.subplots(
+        2, max(1, len(pairs)), figsize=(max(9.5, 1.6 + 6.5 * len(pairs)), 8.2), squeeze=False
+    )
+    budgets = sorted(
+        {(int(e), int(n)) for e, n in zip(results.teacher_epochs, results.teacher_n_train) if e}
+    )
+    colours = dict(zip(budgets, sns.color_palette("viridis", len(budgets))))
+    rng = np.random.default_rng(0)
+    for col, (loss, joined) in enumerate(pairs):
+        key = f"{loss}_minus_{baseline}"
+        draws = sorted(joined.draw.unique())
+        for row, what in enumerate(("student_acc", "teacher_acc")):
+            ax = axes[row, col]
+            diff = 100 * (joined[f"{what}_a"] - joined[f"{what}_b"])
+            for i, d in enumerate(draws):
+                sel = joined.draw == d
+                for budget, colour in colours.items():
+                    b = (
+                        sel
+                        & (joined.teacher_epochs == budget[0])
+                        & (joined.teacher_n_train == budget[1])
+                    )
+                    if b.any():
+                        ax.scatter(
+                            i + rng.uniform(-0.25, 0.25, int(b.sum())),
+                            diff[b],
+                            color=colour,
+                            s=22,
+                            alpha=0.8,
+                            edgecolor="k",
+                            linewidth=0.3,
+                            label=f"teacher {budget[0]} epochs, {budget[1]} points"
+                            if i == 0
+                            else None,
+                        )
+                ax.hlines(diff[sel].mean(), i - 0.35, i + 0.35, color="k", lw=1.6)
+            stats = across.get(key, {}).get(what)
+            x = len(draws) + 0.4
+            if stats and stats.get("mean") is not None:
+                m = 100 * stats["mean"]
+                for lo, hi, colour, width, dx in (
+                    (stats.get("bootstrap_ci_low"), stats.get("bootstrap_ci_high"), "0.6", 5, 0.15),
+                    (stats.get("ci_low"), stats.get("ci_high"), "k", 1.8, 0.0),
+                ):
+                    if lo is not None and hi is not None:
+                        ax.vlines(x + dx, 100 * lo, 100 * hi, color=colour, lw=width)
+                ax.plot([x], [m], "D", color="k", ms=7)
+                ax.annotate(
+                    f"{m:+.2f}",
+                    (x, m),
+                    xytext=(-10, 0),
+                    textcoords="offset points",
+                    ha="right",
+                    va="center",
+                    fontsize=8.5,
+                )
+            # each teacher budget across draws: its mean and 95% t interval over draws
+            xb = x + 0.6
+            for k, (budget, colour) in enumerate(colours.items()):
+                b = (joined.teacher_epochs == budget[0]) & (joined.teacher_n_train == budget[1])
+                if not b.any() or len(colours) < 2:
+                    continue
+                est = paired_across_draws(
+                    (joined[f"{what}_a"] - joined[f"{what}_b"])[b].to_numpy(float),
+                    joined.draw[b].to_numpy(),
+                    resamples=200,
+                )
+                xk = xb + 0.22 * k
+                if np.isfinite(est["ci_low"]):
+                    ax.vlines(xk, 100 * est["ci_low"], 100 * est["ci_high"], color=colour, lw=1.8)
+                ax.plot([xk], [100 * est["mean"]], "D", color=colour, ms=6, mec="k", mew=0.4)
+            ax.axhline(0, color="0.5", lw=1, ls="--")
+            ticks = [*range(len(draws)), x]
+            names = [*(f"draw {d}" for d in draws), "across\ndraws"]
+            if len(colours) > 1:
+                ticks.append(xb + 0.11 * (len(colours) - 1))
+                names.append("across draws,\nby budget")
+            ax.set_xticks(ticks, names)
+            ax.set_xlim(-0.6, (xb + 0.22 * len(colours) if len(colours) > 1 else x) + 0.5)
+            ax.set_ylabel(f"{what.split('_')[0]} accuracy: {loss} - {baseline} (pts)")
+            ax.grid(alpha=0.3, axis="y")
+            if row == 0:
+                ax.set_title(f"{loss} vs {baseline} teachers, matched seed and budget", fontsize=10)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    if handles:
+        ncol = min(len(handles), 2 if len(pairs) < 2 else 4)
+        fig.legend(handles, labels, loc="lower center", ncol=ncol, fontsize=8)
+    fig.suptitle(
+        "Paired differences per draw (dots: pairs; bars: draw means)\nacross draws: mean of the "
+        "draw means with its 95% t interval over draws (black; grey: two-level bootstrap),\n"
+        "and the same per teacher budget (colours)",
         fontsize=10,
     )
-    ax.grid(alpha=0.3, axis="y")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.08, 1, 0.92))
     return fig

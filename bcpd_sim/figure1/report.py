@@ -20,7 +20,8 @@ def render(
     cfg: Figure1Config | None = None,
     results: pd.DataFrame | None = None,
 ) -> dict:
-    """Write summary.json, correlations.csv, figure1.png/.pdf and paired.png into ``run_dir``.
+    """Write summary.json, correlations.csv, partial_correlations.csv, figure1.png/.pdf and
+    paired.png into ``run_dir``.
 
     A run passes its config and results in memory; ``bcpd-sim plot`` gives neither, and they are
     read from ``config.toml`` and ``results.parquet``.
@@ -34,7 +35,8 @@ def render(
         f"Student accuracy vs teacher distance to p*: preset '{cfg.preset}', mixture '{d.mixture}', "
         f"{d.n_train:,} training points, {len(results)} students"
     )
-    fig = plot_figure1(results, pd.DataFrame(summary["correlations"]), title=title)
+    title += f", {results.draw.nunique()} draw(s) of the data"
+    fig = plot_figure1(results, pd.DataFrame(summary["correlations_across_draws"]), title=title)
     for suffix in (".png", ".pdf"):
         io.save_figure(fig, run_dir / f"figure1{suffix}", dpi=140)
     plt.close(fig)
@@ -42,7 +44,7 @@ def render(
         "trained" in set(results.study)
         and results[results.study == "trained"].teacher_loss.nunique() > 1
     ):
-        fig = plot_paired(results)
+        fig = plot_paired(results, summary)
         io.save_figure(fig, run_dir / "paired.png", dpi=140)
         plt.close(fig)
     return summary

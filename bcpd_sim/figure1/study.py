@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +19,8 @@ from scipy.special import softmax
 
 from .. import io, metrics
 from ..ensemble import MemberSpec, train
-from ..mixtures import Sample, make_mixture
+from ..errors import ConfigError
+from ..mixtures import SAMPLING_SCHEME, Sample, make_mixture
 from ..progress import ProgressLog, progress
 from ..provenance import environment
 from ..rundir import RunDir, open_run_dir
@@ -33,6 +34,9 @@ class Data:
     val: Sample
     test: Sample
     num_classes: int
+    draw: int = 0
+    mixture_seed: int = 0
+    sample_seed: int = 1
 
 
 @dataclass
@@ -41,17 +45,46 @@ class Cell:
     study: str  # "simulated" or "trained"
     kind: str  # simulated target kind, or teacher loss name
     index: int
+    draw: int = 0
+
+    @property
+    def file(self) -> str:
+        return f"draw{self.draw}-{self.id}.parquet"
 
 
-def prepare_data(cfg: Figure1Config) -> Data:
+#: Model seeds (teachers, students, target noise) of draw j are offset by j * DRAW_SEED_STRIDE, so
+#: draws are independent replicates of the whole study, not the same networks on new data.
+DRAW_SEED_STRIDE = 10_000_000
+
+
+def draw_seeds(cfg: Figure1Config, draw: int) -> tuple[int, int]:
+    """(mixture_seed, sample_seed) of one draw: draw j samples with sample_seed + j, and with
+    ``data.redraw_mixture`` also draws a fresh mixture from mixture_seed + j."""
     d = cfg.data
-    mix = make_mixture(d.mixture, seed=d.mixture_seed)
-    full = mix.sample(d.n_train + d.n_val + d.n_test, seed=d.sample_seed)
-    train_s, val_s, test_s = full.split(d.n_train, d.n_val, d.n_test)
-    return Data(train_s, val_s, test_s, mix.num_classes)
+    return d.mixture_seed + (draw if d.redraw_mixture else 0), d.sample_seed + draw
+
+
+def prepare_data(cfg: Figure1Config, draw: int = 0) -> Data:
+    """One draw's train / validation / test splits, each from its own child stream (sampling
+    scheme 2), so changing n_val or n_test never changes the training data."""
+    d = cfg.data
+    mixture_seed, sample_seed = draw_seeds(cfg, draw)
+    mix = make_mixture(d.mixture, seed=mixture_seed)
+    train_s, val_s, test_s = mix.sample_splits((d.n_train, d.n_val, d.n_test), seed=sample_seed)
+    return Data(train_s, val_s, test_s, mix.num_classes, draw, mixture_seed, sample_seed)
 
 
 def plan_cells(cfg: Figure1Config) -> list[Cell]:
+    """Every cell of every draw, draw by draw."""
+    cells = [
+        Cell(c.id, c.study, c.kind, c.index, draw)
+        for draw in range(cfg.data.draws)
+        for c in _plan_draw(cfg)
+    ]
+    return cells
+
+
+def _plan_draw(cfg: Figure1Config) -> list[Cell]:
     cells = []
     s = cfg.simulated
     if s.enabled:
@@ -116,6 +149,7 @@ def _target_distances(
         f"mse_to_bcpd{suffix}": metrics.mse_to_bcpd(p_tar, p_star),
         f"kl_to_bcpd{suffix}": metrics.kl_to_bcpd(p_tar, p_star),
         f"ce_to_bcpd{suffix}": metrics.ce_to_bcpd(p_tar, p_star),
+        f"ce_to_bcpd_clip10{suffix}": metrics.ce_to_bcpd_clip10(p_tar, p_star),
         f"frobenius_to_bcpd{suffix}": metrics.frobenius_to_bcpd(p_tar, p_star),
     }
 
@@ -129,13 +163,14 @@ def simulated_targets(
     kind = T.TARGET_KINDS[cell.kind]
     params = kind.params(s, np.random.default_rng([s.seed, cell.index]))
     out = [
-        kind.make(
+        kind.make_member(
             sample.y,
             sample.p_star,
-            v,
-            np.random.default_rng([s.seed, cell.index, j, noise_seed]),
+            params,
+            j,
+            np.random.default_rng([s.seed, cell.index, j, noise_seed, cell.draw]),
         )
-        for j, v in enumerate(params)
+        for j in range(len(params))
     ]
     return params, np.stack(out)
 
@@ -143,7 +178,11 @@ def simulated_targets(
 def run_simulated_cell(cfg: Figure1Config, cell: Cell, data: Data) -> pd.DataFrame:
     params, p_tar = simulated_targets(cfg, cell, data.train, noise_seed=0)
     _, p_val = simulated_targets(cfg, cell, data.val, noise_seed=1)
-    seeds = [cfg.simulated.seed * 100_000 + cell.index * 1_000 + j for j in range(len(params))]
+    offset = cell.draw * DRAW_SEED_STRIDE
+    seeds = [
+        offset + cfg.simulated.seed * 100_000 + cell.index * 1_000 + j for j in range(len(params))
+    ]
+    kinds = T.TARGET_KINDS[cell.kind].member_kinds(params)
     start = time.perf_counter()
     students = train(
         data.train.x,
@@ -161,8 +200,8 @@ def run_simulated_cell(cfg: Figure1Config, cell: Cell, data: Data) -> pd.DataFra
         {
             "study": "simulated",
             "cell": cell.id,
-            "teacher_kind": cell.kind,
-            "teacher_loss": f"simulated:{cell.kind}",
+            "teacher_kind": kinds,
+            "teacher_loss": [f"simulated:{k}" for k in kinds],
             "target_param": params,
             "teacher_seed": -1,
             "teacher_epochs": 0,
@@ -183,12 +222,12 @@ def run_simulated_cell(cfg: Figure1Config, cell: Cell, data: Data) -> pd.DataFra
 
 
 # --------------------------------------------------------------------------- trained teachers
-def teacher_grid(cfg: Figure1Config) -> list[dict]:
+def teacher_grid(cfg: Figure1Config, draw: int = 0) -> list[dict]:
     r = cfg.trained
     grid = itertools.product(range(r.seeds), r.epochs, r.n_train, [tuple(w) for w in r.widths])
     return [
         {
-            "teacher_seed": r.seed * 100_000 + i,
+            "teacher_seed": draw * DRAW_SEED_STRIDE + r.seed * 100_000 + i,
             "replicate": s,
             "teacher_epochs": e,
             "teacher_n_train": n,
@@ -201,7 +240,7 @@ def teacher_grid(cfg: Figure1Config) -> list[dict]:
 def run_trained_cell(cfg: Figure1Config, cell: Cell, data: Data) -> pd.DataFrame:
     r = cfg.trained
     loss, options = TEACHER_LOSSES[cell.kind]
-    grid = teacher_grid(cfg)
+    grid = teacher_grid(cfg, cell.draw)
     start = time.perf_counter()
     teachers = train(
         data.train.x,
@@ -232,7 +271,9 @@ def run_trained_cell(cfg: Figure1Config, cell: Cell, data: Data) -> pd.DataFrame
     per = r.students_per_teacher
     which = np.repeat(np.arange(len(grid)), per)
     student_seeds = [
-        r.seed * 100_000 + 50_000 + i * per + j for i in range(len(grid)) for j in range(per)
+        cell.draw * DRAW_SEED_STRIDE + r.seed * 100_000 + 50_000 + i * per + j
+        for i in range(len(grid))
+        for j in range(per)
     ]
     students = train(
         data.train.x,
@@ -272,6 +313,58 @@ def run_trained_cell(cfg: Figure1Config, cell: Cell, data: Data) -> pd.DataFrame
 
 
 # --------------------------------------------------------------------------- the run
+def check_scheme(out: str | Path) -> None:
+    """Refuse to resume a run directory made with another sampling scheme (one line saying why)."""
+    scheme = existing_scheme(Path(out))
+    if scheme is not None and scheme != SAMPLING_SCHEME:
+        raise ConfigError(
+            f"{out} holds a run made with sampling scheme {scheme} (splits cut from one stream, one "
+            f"draw); this version samples with scheme {SAMPLING_SCHEME}, so it cannot resume it: "
+            f"choose another --out (`bcpd-sim plot {out}` still reads the old run as it is)"
+        )
+
+
+def run_cell(
+    cfg: Figure1Config,
+    cell: Cell,
+    out: Path,
+    *,
+    data: Data | None = None,
+    env: dict | None = None,
+    fingerprint: str | None = None,
+) -> pd.DataFrame:
+    """Train one cell, label its rows with the draw and the run's settings, and write it atomically
+    to ``out/cells`` (stamped with the config's ``fingerprint``). Cells are independent, so
+    separate processes may train different cells while one of them holds the run's lock."""
+    if data is None or data.draw != cell.draw:
+        data = prepare_data(cfg, cell.draw)
+    env = env or environment()
+    runner = run_simulated_cell if cell.study == "simulated" else run_trained_cell
+    frame = runner(cfg, cell, data)
+    frame.insert(0, "draw", cell.draw)
+    frame = frame.assign(
+        preset=cfg.preset,
+        mixture=cfg.data.mixture,
+        mixture_seed=data.mixture_seed,
+        sample_seed=data.sample_seed,
+        sampling_scheme=SAMPLING_SCHEME,
+        n_train=cfg.data.n_train,
+        student_epochs=cfg.train.epochs,
+        student_lr=cfg.train.lr,
+        student_width="-".join(map(str, cfg.train.width)),
+        batch_size=cfg.train.batch_size,
+        selection=cfg.train.select,
+        bcpd_sim_version=env["bcpd_sim"],
+        torch_version=env["torch"],
+        git_commit=env["git_commit"],
+        device=env["device"],
+    )
+    if fingerprint is not None:
+        frame = frame.assign(config_fingerprint=fingerprint)
+    io.write_table(Path(out) / "cells" / cell.file, frame)
+    return frame
+
+
 def run_figure1(
     cfg: Figure1Config, out: str | Path, *, show_progress: bool | None = None
 ) -> pd.DataFrame:
@@ -279,13 +372,13 @@ def run_figure1(
 
     ``out`` is locked while the run lasts; cells made by another config are never reused.
     """
+    check_scheme(out)
     with open_run_dir(out, cfg.to_toml()) as run:
         return _run_cells(cfg, run, show_progress)
 
 
 def _run_cells(cfg: Figure1Config, run: RunDir, show_progress: bool | None) -> pd.DataFrame:
     out = run.path
-    data = prepare_data(cfg)
     cells = plan_cells(cfg)
     env = environment()
     bar = progress(
@@ -296,43 +389,40 @@ def _run_cells(cfg: Figure1Config, run: RunDir, show_progress: bool | None) -> p
     )
     log = ProgressLog("figure1", len(cells), enabled=None if show_progress is None else False)
     frames = []
+    data: Data | None = None
     for cell in cells:
-        path = out / "cells" / f"{cell.id}.parquet"
+        path = out / "cells" / cell.file
+        name = cell.id if cfg.data.draws == 1 else f"draw {cell.draw}: {cell.id}"
         cached = run.cached_table(path)
         if cached is not None:
             frames.append(cached)
-            log.finished(cell.id, cached=True)
+            log.finished(name, cached=True)
             bar.update(1)
             continue
-        bar.set_postfix_str(cell.id)
-        runner = run_simulated_cell if cell.study == "simulated" else run_trained_cell
-        frame = runner(cfg, cell, data)
-        frame = frame.assign(
-            preset=cfg.preset,
-            mixture=cfg.data.mixture,
-            mixture_seed=cfg.data.mixture_seed,
-            sample_seed=cfg.data.sample_seed,
-            n_train=cfg.data.n_train,
-            student_epochs=cfg.train.epochs,
-            student_lr=cfg.train.lr,
-            student_width="-".join(map(str, cfg.train.width)),
-            batch_size=cfg.train.batch_size,
-            selection=cfg.train.select,
-            bcpd_sim_version=env["bcpd_sim"],
-            torch_version=env["torch"],
-            git_commit=env["git_commit"],
-            device=env["device"],
-        )
-        frames.append(frame.assign(config_fingerprint=run.fingerprint))
-        io.write_table(path, frames[-1])
+        bar.set_postfix_str(name)
+        if data is None or data.draw != cell.draw:
+            data = prepare_data(cfg, cell.draw)
+        frame = run_cell(cfg, cell, out, data=data, env=env, fingerprint=run.fingerprint)
+        frames.append(frame)
         log.finished(
-            cell.id, f"mean student acc {frame.student_acc.mean():.4f} ({len(frame)} students)"
+            name,
+            f"mean student acc {frame.student_acc.mean():.4f} ({len(frame)} students)",
         )
         bar.update(1)
     bar.close()
     results = pd.concat(frames, ignore_index=True)
     io.write_table(out / "results.parquet", results)
     return results
+
+
+def existing_scheme(out: Path) -> int | None:
+    """The sampling scheme of the cells already in ``out`` (None when there are none; 1 for runs
+    made before schemes were recorded)."""
+    files = sorted((out / "cells").glob("*.parquet"))
+    if not files:
+        return None
+    frame = pd.read_parquet(files[0])
+    return int(frame.sampling_scheme.iloc[0]) if "sampling_scheme" in frame else 1
 
 
 def load_run(run_dir: str | Path) -> tuple[Figure1Config, pd.DataFrame]:
@@ -343,8 +433,17 @@ def load_run(run_dir: str | Path) -> tuple[Figure1Config, pd.DataFrame]:
         raise FileNotFoundError(
             f"{run_dir} has no results.parquet; run `bcpd-sim figure1 --out {run_dir}` first"
         )
-    cfg = load_run_config(run_dir / "config.toml")
-    return cfg, pd.read_parquet(results)
+    path = run_dir / "config.toml"
+    try:
+        cfg = load_run_config(path)
+    except ConfigError as exc:  # a bad value in the saved config: name the file too
+        raise ConfigError(str(exc) if str(path) in str(exc) else f"{path}: {exc}") from None
+    frame = pd.read_parquet(results)
+    if "sampling_scheme" not in frame:  # made before draws: read as it is, one draw of scheme 1
+        cfg = replace(cfg, data=replace(cfg.data, draws=1))
+        frame.insert(0, "draw", 0)
+        frame["sampling_scheme"] = 1
+    return cfg, frame
 
 
 __all__ = ["load_config", "load_run", "run_figure1"]

@@ -2,10 +2,11 @@
 
 Every distribution has ``num_classes``, ``dim``, ``priors``, ``sample(n, seed=...)`` (a
 :class:`Sample` with ``.x``, ``.y`` and ``.p_star``), ``bcpd(x)``, ``log_bcpd(x)`` and
-``bayes_accuracy(n=..., seed=...)``.
+``bayes_accuracy(n=..., seed=...)``; ``sample_splits(sizes, seed)`` draws independent splits, each
+from its own child stream (sampling scheme :data:`SAMPLING_SCHEME`).
 """
 
-from .base import ClassConditionalDistribution, Estimate, Sample
+from .base import SAMPLING_SCHEME, ClassConditionalDistribution, Estimate, Sample
 from .gaussian import (
     GaussianComponents,
     GaussianMixture,
@@ -18,6 +19,7 @@ from .superclass import SuperClassMixture
 from .warp import CouplingWarp, WarpedMixture
 
 __all__ = [
+    "SAMPLING_SCHEME",
     "ClassConditionalDistribution",
     "CouplingWarp",
     "Estimate",

@@ -20,6 +20,13 @@ from ..validation import check_finite_array, check_int
 #: Scratch memory (bytes) a chunk of a bcpd() computation may use.
 CHUNK_BYTES = 64 * 2**20
 
+#: Version of the scheme that turns a seed into train / validation / test splits, recorded with
+#: every run. 1: one stream, all labels then all inputs, cut into consecutive pieces (the training
+#: inputs depended on n_val and n_test). 2: each split from its own child stream
+#: (``numpy.random.SeedSequence(seed).spawn``), so a split depends only on the seed, its position
+#: and its own size.
+SAMPLING_SCHEME = 2
+
 
 @dataclass(frozen=True)
 class Sample:
@@ -151,6 +158,14 @@ class ClassConditionalDistribution(ABC):
         y = self.sample_labels(n, rng)
         x = self._sample_given_labels(y, rng)
         return Sample(x=x, y=y, p_star=self.bcpd(x))
+
+    def sample_splits(self, sizes, seed: int) -> tuple[Sample, ...]:
+        """Independent samples of the given sizes (e.g. train / validation / test), split i drawn
+        from child stream i of ``SeedSequence(seed)``: changing one size never changes another
+        split (sampling scheme 2, :data:`SAMPLING_SCHEME`)."""
+        sizes = [check_int("split size", n, minimum=1) for n in sizes]
+        children = np.random.SeedSequence(check_int("seed", seed, minimum=0)).spawn(len(sizes))
+        return tuple(self.sample(n, seed=np.random.default_rng(c)) for n, c in zip(sizes, children))
 
     def bayes_accuracy(self, n: int = 200_000, seed: int = 0) -> Estimate:
         """Accuracy of the Bayes classifier argmax_k p*(k|x), by Monte Carlo.

@@ -267,6 +267,50 @@ def validate(cfg: RegimesConfig) -> None:
     _unique_choices("student.losses", s.losses, STUDENT_LOSSES)
     _unique_choices("student.inputs", s.inputs, STUDENT_INPUTS)
     check_int("student.per_teacher", s.per_teacher, minimum=1)
+    check_budget(cfg)
+
+
+def check_budget(cfg: RegimesConfig) -> None:
+    """Refuse a config whose largest cell cannot fit in memory, or whose total teacher training
+    work is absurd; the error names the axis or key that drives it."""
+    from ..ensemble.budget import memory_parts, training_flops
+    from ..validation import check_memory, check_work
+
+    a, d, t = cfg.axes, cfg.data, cfg.teacher
+    members = len({*t.lr_grid, t.shared_lr}) * t.seeds
+    k, n = max(a.num_classes), max(a.n_train)
+    width = [max(a.width)] * max(a.depth)
+    keys = {"members": "teacher.seeds", "width": "axes.width", "batch_size": "teacher.batch_size"}
+    parts = memory_parts(
+        members=members,
+        width=width,
+        input_dim=d.dim,
+        num_classes=k,
+        batch_size=t.batch_size,
+        n_train=n,
+        n_val=d.n_val,
+        keys={**keys, "n_train": "axes.n_train"},
+    )
+    # Teacher probabilities on the test split, evaluated for all members of a loss at once.
+    parts.append(("data.n_test", "teacher outputs on the test split", members * d.n_test * k * 8.0))
+    check_memory(parts)
+    cells = d.draws * len(t.losses)
+    for name in AXES:
+        if name not in ("width", "depth", "n_train", "epochs", "num_classes"):
+            cells *= len(getattr(a, name))
+    flops = cells * sum(
+        training_flops(
+            members=members, width=[w] * depth, input_dim=d.dim, num_classes=kk, samples=nt * ep
+        )
+        for w in a.width
+        for depth in a.depth
+        for nt in a.n_train
+        for ep in a.epochs
+        for kk in a.num_classes
+    )
+    check_work(
+        "axes.width x axes.n_train x axes.epochs", flops, what="training every teacher of the map"
+    )
 
 
 def read_config(path: str | Path) -> RegimesConfig:

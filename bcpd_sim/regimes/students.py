@@ -55,13 +55,14 @@ def train_students(
     frames = []
     for inputs in s.inputs:
         sample = world.student_sample(inputs)
-        logits = {
-            loss: sets[loss].ensemble.predict_logits(sample.x, members=list(part.member))
-            for loss, part in unique.groupby("teacher_loss", sort=False)
-        }
-        z = np.concatenate([logits[loss] for loss in unique.teacher_loss.unique()])
-        order = pd.concat([unique[unique.teacher_loss == loss] for loss in logits])
-        order = order.reset_index(drop=True)
+        groups = list(unique.groupby("teacher_loss", sort=False))
+        z = np.concatenate(
+            [
+                sets[loss].ensemble.predict_logits(sample.x, members=list(part.member))
+                for loss, part in groups
+            ]
+        )
+        order = pd.concat([part for _, part in groups], ignore_index=True)
         which = np.repeat(np.arange(len(order)), s.per_teacher)
         js = np.tile(np.arange(s.per_teacher), len(order))
         seeds = [

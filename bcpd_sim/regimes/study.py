@@ -1,8 +1,9 @@
 """Run the regime map cell by cell, resumably: one cell = one point of the axes and one draw.
 
 Each finished cell is written atomically to ``cells/<id>.parquet`` (students) and
-``cells/<id>.teachers.parquet`` (every teacher of the lr grid); rerunning the same command skips
-finished cells. Seeds depend only on the config, the draw and the replicate, never on the order
+``cells/<id>.teachers.parquet`` (every teacher of the lr grid), stamped with the config's
+fingerprint; rerunning the same command skips finished cells, and the run directory is locked
+(:mod:`bcpd_sim.rundir`) while a run lasts. Seeds depend only on the config, the draw and the replicate, never on the order
 cells run in.
 """
 
@@ -19,9 +20,9 @@ import pandas as pd
 import torch
 
 from .. import io
-from ..errors import ConfigError
-from ..progress import progress
+from ..progress import ProgressLog, progress
 from ..provenance import environment
+from ..rundir import RunDir, open_run_dir
 from .config import AXES, RegimesConfig, read_config
 from .students import train_students
 from .teachers import teacher_metrics, train_teachers
@@ -98,15 +99,9 @@ def run_cell(cfg: RegimesConfig, cell: Cell) -> tuple[pd.DataFrame, pd.DataFrame
     return rows.sort_values(sort, ignore_index=True), teachers
 
 
-def _check_config(out: Path, cfg: RegimesConfig) -> None:
-    path = out / "config.toml"
-    text = 'study = "regimes"\n' + cfg.to_toml()
-    if path.exists() and path.read_text() != text:
-        raise ConfigError(
-            f"{out} holds a run with a different config; choose another --out, or rerun with "
-            f"the settings in {path}"
-        )
-    io.write_text(path, text)
+def config_text(cfg: RegimesConfig) -> str:
+    """The run directory's ``config.toml``: a ``study`` marker line, then the config."""
+    return 'study = "regimes"\n' + cfg.to_toml()
 
 
 @contextmanager
@@ -124,18 +119,18 @@ def torch_threads(n: int):
 def run_regimes(
     cfg: RegimesConfig, out: str | Path, *, show_progress: bool | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Run (or resume) the study into ``out``; return (students, teachers) tables."""
-    with torch_threads(cfg.threads):
-        return _run(cfg, Path(out), show_progress)
+    """Run (or resume) the study into ``out``; return (students, teachers) tables.
+
+    ``out`` is locked while the run lasts; cells made by another config are never reused.
+    """
+    with torch_threads(cfg.threads), open_run_dir(out, config_text(cfg)) as run:
+        return _run(cfg, run, show_progress)
 
 
 def _run(
-    cfg: RegimesConfig, out: Path, show_progress: bool | None
+    cfg: RegimesConfig, run: RunDir, show_progress: bool | None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    out.mkdir(parents=True, exist_ok=True)
-    _check_config(out, cfg)
-    for stale in (out / "cells").glob(".*.tmp"):  # left by a run killed mid-write
-        stale.unlink()
+    out = run.path
     env = environment()
     cells = plan_cells(cfg)
     bar = progress(
@@ -144,13 +139,16 @@ def _run(
         unit="cell",
         disable=None if show_progress is None else not show_progress,
     )
+    log = ProgressLog("regimes", len(cells), enabled=None if show_progress is None else False)
     students, teachers = [], []
     for cell in cells:
         s_path = out / "cells" / f"{cell.id}.parquet"
         t_path = out / "cells" / f"{cell.id}.teachers.parquet"
-        if s_path.exists() and t_path.exists():
-            students.append(pd.read_parquet(s_path))
-            teachers.append(pd.read_parquet(t_path))
+        cached, t_cached = run.cached_table(s_path), run.cached_table(t_path)
+        if cached is not None and t_cached is not None:
+            students.append(cached)
+            teachers.append(t_cached)
+            log.finished(cell.id, cached=True)
             bar.update(1)
             continue
         bar.set_postfix_str(cell.id)
@@ -167,10 +165,11 @@ def _run(
             git_commit=env["git_commit"],
             device=env["device"],
         )
-        io.write_table(t_path, trows)
-        io.write_table(s_path, rows)  # written last: its presence marks the cell finished
-        students.append(rows)
-        teachers.append(trows)
+        run.write_table(t_path, trows)
+        run.write_table(s_path, rows)  # written last: its presence marks the cell finished
+        students.append(rows.assign(config_fingerprint=run.fingerprint))
+        teachers.append(trows.assign(config_fingerprint=run.fingerprint))
+        log.finished(cell.id, f"mean student acc {rows.student_acc.mean():.4f}")
         bar.update(1)
     bar.close()
     results = pd.concat(students, ignore_index=True)

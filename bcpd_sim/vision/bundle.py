@@ -78,6 +78,16 @@ def load_data(
     return DataBundle(train, val, test, test.num_classes, data, augment_default, info)
 
 
+def load_for_recipe(recipe: Recipe, **data_options: Any) -> DataBundle:
+    """:func:`load_data` with the recipe's validation size and image limits."""
+    return load_data(
+        **data_options,
+        val_size=recipe.val_size,
+        train_limit=recipe.train_limit,
+        test_limit=recipe.test_limit,
+    )
+
+
 def make_loaders(
     data: DataBundle,
     recipe: Recipe,

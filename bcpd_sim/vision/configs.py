@@ -100,6 +100,20 @@ def _check_range(name: str, value: Any, low: float, high: float) -> None:
 # ----------------------------------------------------------------------------------- pieces
 
 
+def model_names() -> list[str]:
+    """The registered architectures (the choices of ``arch``, ``student``, ``pairs``)."""
+    from .models import list_models
+
+    return list_models()
+
+
+def method_names() -> list[str]:
+    """The registered distillation methods."""
+    from .distill import list_methods
+
+    return list_methods()
+
+
 def synthetic_presets() -> list[str]:
     from .synthetic import list_presets
 

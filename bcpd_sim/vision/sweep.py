@@ -33,23 +33,13 @@ from .configs import (
     RunOptions,
     check_fields,
     fields_of,
+    method_names,
+    model_names,
     option,
 )
 from .losses import list_losses
 
 TEACHER_DONE = "summary.json"
-
-
-def _model_names() -> list[str]:
-    from .models import list_models
-
-    return list_models()
-
-
-def _method_names() -> list[str]:
-    from .distill import list_methods
-
-    return list_methods()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,7 +52,7 @@ class SweepSpec(RunOptions, RecipeOptions, DataOptions):
         [], "teacher:student architecture pairs (--pair T:S)", flag=False
     )
     methods: list[str] = option(
-        ["kd"], "distillation methods", choices=_method_names, label="distillation method"
+        ["kd"], "distillation methods", choices=method_names, label="distillation method"
     )
     teacher_losses: list[str] = option(
         ["ce", "mse"], "teacher losses", choices=list_losses, label="teacher loss"
@@ -86,8 +76,8 @@ class SweepSpec(RunOptions, RecipeOptions, DataOptions):
         if not self.pairs:
             raise ConfigError("pairs must name at least one teacher:student pair")
         for teacher, student in self.pairs:
-            check_choice("teacher architecture", teacher, _model_names())
-            check_choice("student architecture", student, _model_names())
+            check_choice("teacher architecture", teacher, model_names())
+            check_choice("student architecture", student, model_names())
         if not self.methods:
             raise ConfigError("methods must name at least one distillation method")
         if not self.seeds:

@@ -22,7 +22,7 @@ import torch
 
 from ..device import resolve_device
 from ..errors import ConfigError
-from .bundle import DATA_SOURCES, DataBundle, load_data, make_loaders
+from .bundle import DATA_SOURCES, DataBundle, load_data, load_for_recipe, make_loaders
 from .configs import (
     MAX_SEED,
     DataOptions,
@@ -30,6 +30,7 @@ from .configs import (
     RunOptions,
     check_fields,
     fields_of,
+    model_names,
     option,
 )
 from .evaluation import autocast, evaluate
@@ -74,19 +75,13 @@ __all__ = [
 # ------------------------------------------------------------------------------------ teacher
 
 
-def _model_names() -> list[str]:
-    from .models import list_models
-
-    return list_models()
-
-
 @dataclass(frozen=True, kw_only=True)
 class TeacherConfig(RunOptions, RecipeOptions, DataOptions):
     """Everything that defines a teacher run: its own fields plus the shared data options,
     recipe overrides and run options (:mod:`bcpd_sim.vision.configs`)."""
 
     out: str = option("", "run directory (created; resumed if present)")
-    arch: str = option("resnet56", "model name", choices=_model_names)
+    arch: str = option("resnet56", "model name", choices=model_names)
     loss: str = option("ce", f"teacher loss: {', '.join(list_losses())}", choices=list_losses)
     mse_scale: float = option(1.0, "multiplier of the mse losses", range=(0.0, 1e6))
     seed: int = option(0, "training seed (init, data order)", range=(0, MAX_SEED))
@@ -118,12 +113,7 @@ def train_teacher(
     config.validate()
     ctx, device = distributed.setup(config.device)
     recipe = config.make_recipe()
-    data = load_data(
-        **fields_of(config, DataOptions),
-        val_size=recipe.val_size,
-        train_limit=recipe.train_limit,
-        test_limit=recipe.test_limit,
-    )
+    data = load_for_recipe(recipe, **fields_of(config, DataOptions))
     torch.manual_seed(config.seed)
     model = create_model(config.arch, num_classes=data.num_classes)
     loss = teacher_loss(config.loss, mse_scale=config.mse_scale)

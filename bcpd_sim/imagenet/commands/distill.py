@@ -45,8 +45,9 @@ def run(args: argparse.Namespace) -> int:
     if args.print_config:
         print_config(config)
         return 0
-    result = distill_imagenet(config)
-    if distributed.environment_world()[0] == 0:
+    with distributed.main_process_lock(config.out):  # rank 0 holds the lock
+        result = distill_imagenet(config)
+    if distributed.is_main_process():
         best = result["test_acc_best"]
         best_text = "n/a" if best is None else f"{best:.4f}"
         print(

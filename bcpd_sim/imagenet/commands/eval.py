@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
         print_config(config)
         return 0
     metrics = evaluate_checkpoint(config)
-    if distributed.environment_world()[0] == 0:
+    if distributed.is_main_process():
         print(
             f"{metrics['arch']}: top-1 {metrics['test_acc']:.4f}, nll {metrics['test_nll']:.4f} "
             f"on {metrics['n_images']} images of val/"

@@ -36,8 +36,9 @@ def run(args: argparse.Namespace) -> int:
     if args.print_config:
         print_config(config)
         return 0
-    summary = train_imagenet_teacher(config)
-    if distributed.environment_world()[0] == 0:
+    with distributed.main_process_lock(config.out):  # rank 0 holds the lock
+        summary = train_imagenet_teacher(config)
+    if distributed.is_main_process():
         best = summary["best_epoch_test_acc"]
         best_text = "n/a (no held-out split)" if best is None else f"{best:.4f}"
         print(

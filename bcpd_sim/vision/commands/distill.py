@@ -47,7 +47,7 @@ def config_from_args(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from ...rundir import open_run_dir
+    from ... import distributed
     from ..configs import print_config
     from ..distill.trainer import distill
 
@@ -55,8 +55,11 @@ def run(args: argparse.Namespace) -> int:
     if args.print_config:
         print_config(config)
         return 0
-    with open_run_dir(config.out):  # one writer at a time
+    # One writer at a time; under torchrun rank 0 holds the lock and reports.
+    with distributed.main_process_lock(config.out):
         result = distill(config)
+    if not distributed.is_main_process():
+        return 0
     best = result["test_acc_best"]
     print(
         f"{result['method']} {result['teacher_arch']}({result['teacher_loss']}) -> "

@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ...rundir import open_run_dir
+    from ... import distributed
     from ..configs import config_from_args, print_config
     from ..train import TeacherConfig, train_teacher
 
@@ -37,8 +37,11 @@ def run(args: argparse.Namespace) -> int:
     if args.print_config:
         print_config(config)
         return 0
-    with open_run_dir(config.out):  # one writer at a time
+    # One writer at a time; under torchrun rank 0 holds the lock and reports.
+    with distributed.main_process_lock(config.out):
         summary = train_teacher(config)
+    if not distributed.is_main_process():
+        return 0
     best = summary["best_epoch_test_acc"]
     best_text = "n/a (no validation split)" if best is None else f"{best:.4f}"
     print(

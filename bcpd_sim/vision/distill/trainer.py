@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +30,15 @@ from ...device import resolve_device
 from ...distributed import DistContext
 from ...errors import ConfigError
 from ...io import write_json
-from ..bundle import DATA_SOURCES, DataBundle, load_data
+from ..bundle import DATA_SOURCES, DataBundle, load_for_recipe
 from ..configs import (
     MAX_SEED,
     DataOptions,
     RecipeOptions,
     RunOptions,
     check_fields,
+    fields_of,
+    model_names,
     option,
     synthetic_presets,
 )
@@ -50,12 +52,6 @@ from .base import Distiller, create_distiller, list_methods, method_class
 
 #: Data settings a distillation run inherits from its teacher unless given explicitly.
 INHERITED_DATA_KEYS = ("data", "synthetic_preset", "num_classes", "data_seed", "val_size")
-
-
-def _model_names() -> list[str]:
-    from ..models import list_models
-
-    return list_models()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -82,7 +78,7 @@ class DistillConfig(RunOptions, RecipeOptions, DataOptions):
     out: str = option("", "run directory (created; resumed if present)")
     teacher: str = option("", "teacher checkpoint (e.g. RUN/checkpoints/last.pt)")
     student: str = option(
-        "resnet20", "student model name", choices=_model_names, label="student architecture"
+        "resnet20", "student model name", choices=model_names, label="student architecture"
     )
     method: str = option(
         "kd", "distillation method", choices=list_methods, label="distillation method"
@@ -270,17 +266,15 @@ def distill(
     t_cfg = t_ckpt.get("config") or {}
     inherited = resolve_data(config, t_cfg)
     recipe = config.make_recipe(val_size=_teacher_val_size(t_cfg))
-    data = load_data(
-        inherited["data"],
+    resolved = replace(
+        config,
+        data=inherited["data"],
         data_dir=config.data_dir or t_cfg.get("data_dir"),
-        download=config.download,
         synthetic_preset=inherited["synthetic_preset"] or "easy",
         num_classes=inherited["num_classes"],
-        val_size=recipe.val_size,
-        train_limit=recipe.train_limit,
-        test_limit=recipe.test_limit,
         data_seed=inherited["data_seed"] or 0,
     )
+    data = load_for_recipe(recipe, **fields_of(resolved, DataOptions))
     teacher = model_from_checkpoint(
         t_ckpt, device, num_classes=data.num_classes, source=config.teacher
     )
@@ -323,7 +317,7 @@ def distill(
     summary = trainer.fit(resume=resume, on_epoch_end=on_epoch_end)
     dataset = data.source
     if data.source == "synthetic":
-        dataset = f"synthetic-{inherited['synthetic_preset'] or 'easy'}"
+        dataset = f"synthetic-{resolved.synthetic_preset}"
     result = {
         "kind": "distill",
         "dataset": dataset,

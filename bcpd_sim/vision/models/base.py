@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
 import torch
@@ -79,6 +80,40 @@ def init_weights(model: nn.Module, *, linear_std: float | None = None) -> None:
         elif isinstance(m, nn.Linear) and linear_std is not None:
             nn.init.normal_(m.weight, 0.0, linear_std)
             nn.init.zeros_(m.bias)
+
+
+def stacked_stages(
+    in_channels: int,
+    widths: tuple[int, ...],
+    blocks_per_stage: int,
+    make_block: Callable[[int, int, int], nn.Module],
+) -> list[list[nn.Module]]:
+    """The blocks of consecutive stages of ``widths`` channels, ``blocks_per_stage`` each, built
+    in order by ``make_block(in_channels, out_channels, stride)``; the first block of every stage
+    but the first has stride 2 (the CIFAR ResNet / WRN layout)."""
+    stages = []
+    for i, width in enumerate(widths):
+        stride = 1 if i == 0 else 2
+        blocks = []
+        for j in range(blocks_per_stage):
+            blocks.append(make_block(in_channels, width, stride if j == 0 else 1))
+            in_channels = width
+        stages.append(blocks)
+    return stages
+
+
+def staged_forward(
+    model: CifarModel, stem: torch.Tensor, stages: Iterable[nn.Module]
+) -> tuple[torch.Tensor, Features]:
+    """Logits and features of a net whose stages each return ``(out, preact)`` and whose
+    embedding is the pooled output of the last stage (ResNet, ShuffleNetV1)."""
+    x, blocks, preacts = stem, [], []
+    for stage in stages:
+        x, preact = stage(x)
+        blocks.append(x)
+        preacts.append(preact)
+    embedding = global_pool(x)
+    return model.fc(embedding), Features(stem, blocks, preacts, embedding)
 
 
 def global_pool(x: torch.Tensor) -> torch.Tensor:

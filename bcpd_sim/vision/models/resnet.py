@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...errors import ConfigError
-from .base import CifarModel, Features, global_pool, init_weights
+from .base import CifarModel, Features, init_weights, stacked_stages, staged_forward
 from .registry import register_model
 
 
@@ -66,16 +66,8 @@ class CifarResNet(CifarModel):
         n = (depth - 2) // 6
         self.conv1 = nn.Conv2d(3, widths[0], 3, 1, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(widths[0])
-        stages = []
-        in_channels = widths[0]
-        for i, width in enumerate(widths[1:]):
-            stride = 1 if i == 0 else 2
-            blocks = []
-            for j in range(n):
-                blocks.append(BasicBlock(in_channels, width, stride if j == 0 else 1))
-                in_channels = width
-            stages.append(Stage(blocks))
-        self.layer1, self.layer2, self.layer3 = stages
+        stages = stacked_stages(widths[0], widths[1:], n, BasicBlock)
+        self.layer1, self.layer2, self.layer3 = (Stage(blocks) for blocks in stages)
         self.fc = nn.Linear(widths[3], num_classes)
         self.depth = depth
         self.num_classes = num_classes
@@ -87,12 +79,7 @@ class CifarResNet(CifarModel):
 
     def _forward(self, x: torch.Tensor) -> tuple[torch.Tensor, Features]:
         stem = F.relu(self.bn1(self.conv1(x)))
-        f1, p1 = self.layer1(stem)
-        f2, p2 = self.layer2(f1)
-        f3, p3 = self.layer3(f2)
-        embedding = global_pool(f3)
-        logits = self.fc(embedding)
-        return logits, Features(stem, [f1, f2, f3], [p1, p2, p3], embedding)
+        return staged_forward(self, stem, (self.layer1, self.layer2, self.layer3))
 
 
 def _make(depth: int, widths: tuple[int, int, int, int], num_classes: int) -> CifarResNet:

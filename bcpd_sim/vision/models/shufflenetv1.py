@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import CifarModel, Features, global_pool
+from .base import CifarModel, Features, staged_forward
 from .registry import register_model
 from .resnet import Stage
 
@@ -89,12 +89,7 @@ class CifarShuffleNetV1(CifarModel):
 
     def _forward(self, x: torch.Tensor) -> tuple[torch.Tensor, Features]:
         stem = F.relu(self.bn1(self.conv1(x)))
-        f1, p1 = self.layer1(stem)
-        f2, p2 = self.layer2(f1)
-        f3, p3 = self.layer3(f2)
-        embedding = global_pool(f3)
-        logits = self.fc(embedding)
-        return logits, Features(stem, [f1, f2, f3], [p1, p2, p3], embedding)
+        return staged_forward(self, stem, (self.layer1, self.layer2, self.layer3))
 
 
 @register_model(lr_family="low")

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...errors import ConfigError
-from .base import CifarModel, Features, global_pool, init_weights
+from .base import CifarModel, Features, global_pool, init_weights, stacked_stages
 from .registry import register_model
 
 
@@ -68,18 +68,13 @@ class WideResNet(CifarModel):
         n = (depth - 4) // 6
         widths = (16, 16 * widen, 32 * widen, 64 * widen)
         self.conv1 = nn.Conv2d(3, widths[0], 3, 1, 1, bias=False)
-        stages = []
-        in_channels = widths[0]
-        for i, width in enumerate(widths[1:]):
-            stride = 1 if i == 0 else 2
-            blocks = []
-            for j in range(n):
-                blocks.append(
-                    WideBasicBlock(in_channels, width, stride if j == 0 else 1, drop_rate)
-                )
-                in_channels = width
-            stages.append(WideStage(blocks))
-        self.block1, self.block2, self.block3 = stages
+        stages = stacked_stages(
+            widths[0],
+            widths[1:],
+            n,
+            lambda c_in, c_out, s: WideBasicBlock(c_in, c_out, s, drop_rate),
+        )
+        self.block1, self.block2, self.block3 = (WideStage(blocks) for blocks in stages)
         self.bn = nn.BatchNorm2d(widths[3])
         self.fc = nn.Linear(widths[3], num_classes)
         self.num_classes = num_classes
