@@ -2,8 +2,8 @@
 
 python analysis/binary.py [--preset quick|cnn_tiny|...] [--out DIR]
 
-quick (toy MLPs, ~3 min CPU) writes figures/binary.png, binary_table.md, binary_summary.json;
-cnn_tiny (resnet8 on synthetic images, ~10 min CPU) writes the same with a _cnn_tiny suffix.
+quick (toy MLPs) writes figures/binary.png, binary_table.md, binary_summary.json; cnn_tiny
+(resnet8 on synthetic images) writes the same with a _cnn_tiny suffix.
 Runs resume from --out (default runs/binary-<preset>).
 """
 
