@@ -85,7 +85,7 @@ class CifarBottleneckResNet(CifarModel):
         return logits, Features(stem, [f1, f2, f3, f4], [p1, p2, p3, p4], embedding)
 
 
-@register_model(family="resnet")
+@register_model  # family "resnetv2": the file it comes from, as in RepDistiller
 def resnet50(num_classes: int = 100) -> CifarBottleneckResNet:
     """CIFAR ResNet-50 (RepDistiller ``ResNet50``): bottleneck stages of 3, 4, 6, 3 blocks."""
     return CifarBottleneckResNet((3, 4, 6, 3), num_classes)
