@@ -16,22 +16,18 @@ DESCRIPTION = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ..config import add_config_arguments
     from ..studies.binary.cnn import CNN_PRESETS
     from ..studies.binary.mlp import PRESETS
 
-    parser.add_argument("--preset", default="quick", choices=sorted(PRESETS) + sorted(CNN_PRESETS))
+    presets = sorted(PRESETS) + sorted(CNN_PRESETS)
+    add_config_arguments(parser, presets=presets, default_preset="quick")
     parser.add_argument(
         "--data", default=None, choices=["synthetic", "cifar2x5"],
         help="cnn presets: synthetic images (default) or CIFAR-2x5 from CIFAR-10",
     )  # fmt: skip
     parser.add_argument("--data-dir", default=None, help="CIFAR-10 folder (or $BCPD_SIM_CIFAR10)")
-    parser.add_argument("--config", help="a TOML file whose keys override the preset")
-    parser.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-        help="override one key, e.g. seeds=4 (repeatable)",
-    )  # fmt: skip
     parser.add_argument("--out", default=None, help="run directory (default runs/binary-<preset>)")
-    parser.add_argument("--print-config", action="store_true", help="print the settings and exit")
     parser.add_argument(
         "--plot-only", action="store_true", help="redraw from an existing --out, no training"
     )

@@ -14,20 +14,11 @@ DESCRIPTION = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ..config import add_config_arguments
     from ..studies.bound.study import PRESETS
 
-    parser.add_argument("--preset", default="quick", choices=sorted(PRESETS))
-    parser.add_argument("--config", help="a TOML file whose keys override the preset")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override one key, e.g. set_sizes=[10,100] (repeatable)",
-    )
+    add_config_arguments(parser, presets=sorted(PRESETS), default_preset="quick")
     parser.add_argument("--out", default=None, help="run directory (default runs/bound-<preset>)")
-    parser.add_argument("--print-config", action="store_true", help="print the settings and exit")
     parser.add_argument(
         "--plot-only", action="store_true", help="redraw from an existing --out, no training"
     )

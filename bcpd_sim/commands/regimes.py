@@ -16,24 +16,11 @@ DESCRIPTION = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ..config import add_config_arguments
     from ..regimes.config import list_presets
 
-    parser.add_argument(
-        "--preset", default="quick", choices=list_presets(), help="settings to start from"
-    )
-    parser.add_argument("--config", help="a TOML file whose keys override the preset")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override one key, e.g. axes.width=[64,512] (repeatable)",
-    )
+    add_config_arguments(parser, presets=list_presets(), default_preset="quick")
     parser.add_argument("--out", default=None, help="run directory (default runs/regimes-<preset>)")
-    parser.add_argument(
-        "--print-config", action="store_true", help="print the resolved config as TOML and exit"
-    )
 
 
 def run(args: argparse.Namespace) -> int:
