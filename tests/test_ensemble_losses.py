@@ -44,6 +44,8 @@ def _direct(name: str, opts: dict, z, y, p, t):
         return temp**2 * kl if opts.get("scale_t2", True) else kl
     if name == "kd":
         temp, a, b = opts["temperature"], opts["alpha"], opts["beta"]
+        if opts.get("hard_labels") == "teacher":  # unlabelled inputs: the teacher's argmax
+            y = t.argmax(-1)
         ce = F.cross_entropy(z.reshape(-1, K), y.reshape(-1), reduction="none").view(y.shape)
         pt = torch.softmax(t / temp, -1)
         kl = F.kl_div(F.log_softmax(z / temp, -1), pt, reduction="none").sum(-1)
@@ -63,6 +65,7 @@ CASES = [
     ("soft", {"temperature": 2.0, "scale_t2": False}),
     ("kd", {"alpha": 0.1, "beta": 0.9, "temperature": 4.0}),
     ("kd", {"alpha": 1.0, "beta": 2.0, "temperature": 1.0}),
+    ("kd", {"alpha": 0.1, "beta": 0.9, "temperature": 4.0, "hard_labels": "teacher"}),
 ]
 
 
@@ -111,6 +114,7 @@ def test_loss_spec_records_defaults():
         ("ls", {"epsilon": 1.5}, "epsilon"),
         ("soft", {"temperature": 0}, "temperature"),
         ("kd", {"alpha": -1}, "alpha"),
+        ("kd", {"hard_labels": "drawn"}, "hard_labels"),
     ],
 )
 def test_bad_loss_configs(name, opts, match):

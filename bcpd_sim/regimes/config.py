@@ -28,6 +28,12 @@ AXES = (
     "epochs",
 )
 FAMILIES = ("paper", "warped", "multimodal")
+#: ``mlp``: points in R^d, MLP teachers and students trained as batched ensembles; ``cnn``:
+#: CIFAR-shaped synthetic images with exact p* (:mod:`bcpd_sim.vision.synthetic`), CIFAR ResNet
+#: teachers and a registered CNN student, each trained by the vision trainer.
+MODELS = ("mlp", "cnn")
+#: Teacher losses the CNN trainer knows (:mod:`bcpd_sim.vision.losses`; same names and meanings).
+CNN_TEACHER_LOSSES = ("ce", "mse", "mse_logits", "ls")
 #: Student losses by name: (ensemble loss, its options). ``kd_t4`` is the CIFAR recipe's KD loss.
 STUDENT_LOSSES: dict[str, tuple[str, dict[str, Any]]] = {
     "soft_t1": ("soft", {"temperature": 1.0}),
@@ -81,7 +87,7 @@ class DataConfig:
 @dataclass(frozen=True)
 class TeacherConfig:
     losses: tuple[str, ...] = ("ce", "mse", "mse_logits", "ls")
-    lr_grid: tuple[float, ...] = (0.01, 0.03, 0.1, 0.3)  # each loss's lr is chosen from this
+    lr_grid: tuple[float, ...] = (0.001, 0.003, 0.01, 0.03, 0.1)  # each loss's lr is chosen here
     shared_lr: float = 0.03  # the one lr every loss is also trained at
     seeds: int = 3  # teachers per loss and lr (replicates, paired across losses)
     batch_size: int = 64
@@ -105,13 +111,32 @@ class StudentConfig:
 
 
 @dataclass(frozen=True)
+class CnnConfig:
+    """The CNN variant (``model = "cnn"``). The axes then mean: ``width`` the teacher's stage-1
+    channels (a CIFAR ResNet with stages w / 2w / 4w; 16 is the standard ResNet), ``depth`` its
+    depth 6n + 2 (8, 14, 20, 32, 44, 56, 110), ``separation`` the latent lattice spacing,
+    ``family`` must be ``paper``; ``data.dim`` is the latent dimension and ``data.noise_var`` the
+    latent variance. ``student.width`` does not apply (the student is ``student_arch``)."""
+
+    student_arch: str = "resnet8"
+    signal: float = 0.6  # image-map settings of the synthetic world (vision.synthetic)
+    pixel_noise: float = 0.3
+    weight_decay: float = 5e-4
+    lr_decay: bool = True  # lr x0.1 at 50% and 75% of the epochs (teachers and students)
+    fast: bool = True  # bf16 autocast, channels_last and torch.compile on CUDA (CPU stays fp32)
+    eval_batch_size: int = 500
+
+
+@dataclass(frozen=True)
 class RegimesConfig:
     preset: str = "quick"
+    model: str = "mlp"  # mlp | cnn
     axes: AxesConfig = field(default_factory=AxesConfig)
     map: MapConfig = field(default_factory=MapConfig)
     data: DataConfig = field(default_factory=DataConfig)
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
     student: StudentConfig = field(default_factory=StudentConfig)
+    cnn: CnnConfig = field(default_factory=CnnConfig)
     bootstrap: int = 2000
     device: str = "auto"
     threads: int = 1  # torch CPU threads while training (0: torch's default); small models
@@ -136,6 +161,7 @@ SECTIONS: dict[str, type] = {
     "data": DataConfig,
     "teacher": TeacherConfig,
     "student": StudentConfig,
+    "cnn": CnnConfig,
 }
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -151,7 +177,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "quick": {
         "axes": {"n_train": [200, 600, 1800], "width": [16, 128, 512], "epochs": [100]},
         "data": {"n_val": 1000, "n_test": 10000, "draws": 3},
-        "teacher": {"lr_grid": [0.01, 0.03, 0.1, 0.3], "seeds": 2, "batch_size": 64},
+        "teacher": {"lr_grid": [0.001, 0.003, 0.01, 0.03, 0.1], "seeds": 2, "batch_size": 64},
         "student": {"epochs": 40, "width": [64], "batch_size": 64},
     },
     # For a GPU (about an hour on one H100-class device by our estimate; not timed here): the
@@ -163,8 +189,63 @@ PRESETS: dict[str, dict[str, Any]] = {
             "epochs": [200],
         },
         "data": {"n_val": 5000, "n_test": 50000, "draws": 5},
-        "teacher": {"lr_grid": [0.003, 0.01, 0.03, 0.1, 0.3], "seeds": 4, "batch_size": 128},
+        "teacher": {
+            "lr_grid": [0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3],
+            "seeds": 4,
+            "batch_size": 128,
+        },
         "student": {"epochs": 60, "width": [128, 128], "batch_size": 128, "per_teacher": 2},
+        "threads": 0,
+    },
+    # CNN variant for the tests: 4 classes of 32 x 32 images, ResNet-8 teachers at half width
+    # (stage-1 channels 8) on 40 and 120 images; the teachers memorise their training images.
+    "cnn_tiny": {
+        "model": "cnn",
+        "axes": {
+            "n_train": [40, 120],
+            "width": [8],
+            "depth": [8],
+            "epochs": [30],
+            "num_classes": [4],
+        },
+        "data": {"dim": 16, "noise_var": 1.0, "n_val": 40, "n_test": 200, "draws": 2},
+        "teacher": {
+            "losses": ["ce", "mse"],
+            "lr_grid": [0.05],
+            "shared_lr": 0.05,
+            "seeds": 1,
+            "batch_size": 10,
+        },
+        "student": {"epochs": 6, "lr": 0.05, "batch_size": 20, "losses": ["soft_t1", "kd_t4"]},
+        "cnn": {"student_arch": "resnet8", "eval_batch_size": 200},
+        "bootstrap": 200,
+        "threads": 0,
+    },
+    # CNN variant for one GPU (several GPU-hours by our estimate, not timed): the synthetic
+    # 'hard' world with 100 classes (Bayes accuracy about 0.55), ResNet teachers of width 16 and
+    # 64 on 5,000 to 45,000 images for 60 epochs (they reach 100% training accuracy), ResNet-8
+    # students, 3 draws.
+    "cnn_large": {
+        "model": "cnn",
+        "map": {"x": "n_train", "y": "width"},
+        "axes": {
+            "n_train": [5000, 15000, 45000],
+            "width": [16, 64],
+            "depth": [20],
+            "epochs": [60],
+            "num_classes": [100],
+            "separation": [0.6],
+        },
+        "data": {"dim": 32, "noise_var": 1.0, "n_val": 5000, "n_test": 10000, "draws": 3},
+        "teacher": {
+            "losses": ["ce", "mse", "ls"],
+            "lr_grid": [0.02, 0.05, 0.1],
+            "shared_lr": 0.05,
+            "seeds": 2,
+            "batch_size": 128,
+        },
+        "student": {"epochs": 60, "lr": 0.05, "batch_size": 128},
+        "cnn": {"student_arch": "resnet8", "eval_batch_size": 2000},
         "threads": 0,
     },
 }
@@ -267,7 +348,55 @@ def validate(cfg: RegimesConfig) -> None:
     _unique_choices("student.losses", s.losses, STUDENT_LOSSES)
     _unique_choices("student.inputs", s.inputs, STUDENT_INPUTS)
     check_int("student.per_teacher", s.per_teacher, minimum=1)
-    check_budget(cfg)
+    check_choice("model", cfg.model, MODELS)
+    if cfg.model == "cnn":
+        validate_cnn(cfg)
+        check_image_budget(cfg)
+    else:
+        check_budget(cfg)
+
+
+def validate_cnn(cfg: RegimesConfig) -> None:
+    """The CNN variant's own rules (see :class:`CnnConfig` for what the axes mean there)."""
+    from ..vision.models import list_models
+
+    a, c, t = cfg.axes, cfg.cnn, cfg.teacher
+    if a.family != ("paper",):
+        raise ConfigError(
+            f"axes.family must be ['paper'] when model = 'cnn' (the synthetic images have lattice "
+            f"Gaussian latents), got {list(a.family)}"
+        )
+    for v in a.depth:
+        if v < 8 or (v - 2) % 6:
+            raise ConfigError(
+                f"axes.depth entries are CIFAR ResNet depths 6n + 2 (8, 14, 20, 32, 44, 56, 110) "
+                f"when model = 'cnn', got {v}"
+            )
+    for loss in t.losses:
+        check_choice("teacher.losses entry (model = 'cnn')", loss, CNN_TEACHER_LOSSES)
+    check_choice("teacher.optimizer (model = 'cnn')", t.optimizer, ("sgd",))
+    check_choice("teacher.select (model = 'cnn')", t.select, ("last", "best_val_acc"))
+    check_choice("cnn.student_arch", c.student_arch, list_models())
+    check_int("data.dim (the latent dimension, model = 'cnn')", cfg.data.dim, maximum=192)
+    check_positive("cnn.signal", c.signal)
+    check_positive("cnn.pixel_noise", c.pixel_noise)
+    check_positive("cnn.weight_decay", c.weight_decay, allow_zero=True)
+    check_int("cnn.eval_batch_size", c.eval_batch_size, minimum=1)
+
+
+def check_image_budget(cfg: RegimesConfig) -> None:
+    """Refuse a CNN config whose images (float32, 3 x 32 x 32) of one cell cannot fit in memory."""
+    from ..validation import check_memory
+
+    d, a = cfg.data, cfg.axes
+    per_image = 3 * 32 * 32 * 4 + 8 * max(a.num_classes)  # pixels + p*
+    check_memory(
+        [
+            ("axes.n_train", "training and fresh images", 2 * max(a.n_train) * per_image),
+            ("data.n_test", "test images", d.n_test * per_image),
+            ("data.n_val", "validation images", d.n_val * per_image),
+        ]
+    )
 
 
 def check_budget(cfg: RegimesConfig) -> None:
@@ -322,6 +451,8 @@ def read_config(path: str | Path) -> RegimesConfig:
 
 __all__ = [
     "AXES",
+    "CNN_TEACHER_LOSSES",
+    "MODELS",
     "FAMILIES",
     "LR_RULES",
     "PRESETS",

@@ -9,6 +9,7 @@ checkpoint with the best validation accuracy; the last epoch is reported beside 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -46,9 +47,19 @@ def used_teachers(cfg: RegimesConfig, sets: dict[str, TeacherSet]) -> pd.DataFra
 
 
 def train_students(
-    cfg: RegimesConfig, draw: int, world: World, sets: dict[str, TeacherSet]
+    cfg: RegimesConfig,
+    draw: int,
+    world: World,
+    sets: dict[str, TeacherSet],
+    work_dir: Path | None = None,
 ) -> pd.DataFrame:
-    """One row per (used teacher, lr rule, student inputs, student loss, student index)."""
+    """One row per (used teacher, lr rule, student inputs, student loss, student index).
+
+    On ``teacher_train`` inputs the KD loss's CE term uses the drawn labels (the teacher's own
+    training labels); on ``fresh`` inputs, which carry no label, it uses the teacher's argmax
+    (column ``student_hard_labels``). CNN students (``cfg.model == "cnn"``) each train in their
+    own resumable run directory under ``work_dir``.
+    """
     s = cfg.student
     used = used_teachers(cfg, sets)
     unique = used.drop_duplicates(["teacher_loss", "member"]).reset_index(drop=True)
@@ -69,15 +80,28 @@ def train_students(
             student_seed(cfg, draw, int(order.replicate[i]), int(j)) for i, j in zip(which, js)
         ]
         for student_loss in s.losses:
-            ens = _train_one(cfg, world, sample, student_loss, z[which], seeds)
+            if cfg.model == "cnn":
+                from .cnn import fit_cnn_students
+
+                names = [
+                    f"{order.teacher_loss[i]}-m{order.member[i]}-{inputs}-{student_loss}-j{j}"
+                    for i, j in zip(which, js)
+                ]
+                measured = fit_cnn_students(
+                    cfg, world, inputs, student_loss, z[which], seeds, names, work_dir
+                )
+            else:
+                ens = _train_one(cfg, world, sample, inputs, student_loss, z[which], seeds)
+                measured = _student_metrics(ens, world)
             frame = order.iloc[which].reset_index(drop=True)
             frame = frame.assign(
                 student_index=js,
                 student_seed=seeds,
                 student_inputs=inputs,
                 student_loss=student_loss,
-                student_uses_labels=STUDENT_LOSSES[student_loss][0] != "soft",
-                **_student_metrics(ens, world),
+                student_hard_labels=hard_labels(inputs, student_loss),
+                student_uses_labels=hard_labels(inputs, student_loss) == "drawn",
+                **measured,
             )
             frames.append(frame)
     students = pd.concat(frames, ignore_index=True)
@@ -86,10 +110,19 @@ def train_students(
     return rules.merge(students.drop(columns=["lr_rule"]), on=["teacher_loss", "member"])
 
 
+def hard_labels(inputs: str, student_loss: str) -> str:
+    """The label of the student loss's CE term: ``drawn`` (the teacher's training labels),
+    ``teacher_argmax`` (fresh inputs carry none) or ``none`` (no CE term)."""
+    if STUDENT_LOSSES[student_loss][0] == "soft":
+        return "none"
+    return "drawn" if inputs == "teacher_train" else "teacher_argmax"
+
+
 def _train_one(
     cfg: RegimesConfig,
     world: World,
     sample,
+    inputs: str,
     student_loss: str,
     teacher_logits: np.ndarray,
     seeds: list[int],
@@ -101,6 +134,8 @@ def _train_one(
         if name == "soft"
         else {"teacher_logits": teacher_logits}
     )
+    if hard_labels(inputs, student_loss) == "teacher_argmax":
+        options = {**options, "hard_labels": "teacher"}
     return train(
         sample.x,
         sample.y,

@@ -68,13 +68,26 @@ def plan_cells(cfg: RegimesConfig) -> list[Cell]:
     return [Cell(p, draw) for draw in range(cfg.data.draws) for p in points]
 
 
-def run_cell(cfg: RegimesConfig, cell: Cell) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Train one cell's teachers and students; return (student rows, teacher rows)."""
+def run_cell(
+    cfg: RegimesConfig, cell: Cell, work_dir: Path | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Train one cell's teachers and students; return (student rows, teacher rows).
+
+    CNN cells (``cfg.model == "cnn"``) keep each teacher's and student's run in ``work_dir``
+    (required then), where an interrupted cell resumes.
+    """
     start, cpu = time.perf_counter(), time.process_time()
     world = make_world(cfg, cell.point, cell.draw)
-    sets = train_teachers(cfg, cell.point, cell.draw, world)
+    if cfg.model == "cnn":
+        from .cnn import train_cnn_teachers
+
+        if work_dir is None:
+            raise ValueError("a CNN cell needs a work directory for its runs")
+        sets = train_cnn_teachers(cfg, cell.point, cell.draw, world, work_dir)
+    else:
+        sets = train_teachers(cfg, cell.point, cell.draw, world)
     teachers = pd.concat([teacher_metrics(ts, world) for ts in sets.values()], ignore_index=True)
-    students = train_students(cfg, cell.draw, world, sets)
+    students = train_students(cfg, cell.draw, world, sets, work_dir)
     rows = students.merge(
         teachers[["teacher_loss", "member", *TEACHER_COLUMNS]], on=["teacher_loss", "member"]
     )
@@ -89,6 +102,7 @@ def run_cell(cfg: RegimesConfig, cell: Cell) -> tuple[pd.DataFrame, pd.DataFrame
         "sample_seed": world.sample_seed,
         "bayes_acc_test": float(world.test.p_star.max(-1).mean()),
         "sampling_scheme": SAMPLING_SCHEME,
+        "model": cfg.model,
         **cell.point,
         "cell_seconds": time.perf_counter() - start,
         "cell_cpu_seconds": time.process_time() - cpu,
@@ -152,12 +166,13 @@ def _run(
             bar.update(1)
             continue
         bar.set_postfix_str(cell.id)
-        rows, trows = run_cell(cfg, cell)
+        rows, trows = run_cell(cfg, cell, out / "runs" / cell.id)
         rows = rows.assign(
             preset=cfg.preset,
             teacher_batch_size=cfg.teacher.batch_size,
             teacher_select=cfg.teacher.select,
-            student_width="-".join(map(str, cfg.student.width)),
+            student_width="-".join(map(str, cfg.student.width)) if cfg.model == "mlp" else "",
+            student_arch="mlp" if cfg.model == "mlp" else cfg.cnn.student_arch,
             student_epochs=cfg.student.epochs,
             student_lr=cfg.student.lr,
             bcpd_sim_version=env["bcpd_sim"],

@@ -87,7 +87,10 @@ class World:
 
 
 def make_world(cfg: RegimesConfig, point: dict[str, Any], draw: int) -> World:
-    """The world of one cell: axis values ``point`` and draw number ``draw``."""
+    """The world of one cell: axis values ``point`` and draw number ``draw`` (images when
+    ``cfg.model`` is ``cnn``)."""
+    if cfg.model == "cnn":
+        return make_image_world(cfg, point, draw)
     d = cfg.data
     mixture_seed = d.mixture_seed + (draw if d.redraw_mixture else 0)
     mix = build_mixture(
@@ -100,8 +103,43 @@ def make_world(cfg: RegimesConfig, point: dict[str, Any], draw: int) -> World:
         seed=mixture_seed,
     )
     streams = np.random.SeedSequence([d.sample_seed, draw]).spawn(4)
-    sizes = (point["n_train"], d.n_val, point["n_train"], d.n_test)
+    sizes = split_sizes(cfg, point)
     train, val, fresh, test = (
         mix.sample(n, seed=np.random.default_rng(s)) for n, s in zip(sizes, streams)
     )
     return World(mix, train, val, fresh, test, mixture_seed, d.sample_seed)
+
+
+def split_sizes(cfg: RegimesConfig, point: dict[str, Any]) -> tuple[int, int, int, int]:
+    """Sizes of the train, validation, fresh and test splits."""
+    return (point["n_train"], cfg.data.n_val, point["n_train"], cfg.data.n_test)
+
+
+def make_image_world(cfg: RegimesConfig, point: dict[str, Any], draw: int) -> World:
+    """The CNN variant's world: CIFAR-shaped synthetic images whose p* is exact
+    (:class:`~bcpd_sim.vision.synthetic.SyntheticImageWorld`: lattice latents of spacing
+    ``separation`` in ``data.dim`` dimensions, symmetric label noise ``label_noise``). Each split's
+    ``x`` holds images ``(n, 3, 32, 32)`` float32; the splits come from four child streams of
+    ``SeedSequence([sample_seed, draw])`` as in the MLP world."""
+    from ..vision.synthetic import SyntheticImageWorld, SyntheticSpec
+
+    d, c = cfg.data, cfg.cnn
+    mixture_seed = d.mixture_seed + (draw if d.redraw_mixture else 0)
+    images = SyntheticImageWorld(
+        SyntheticSpec(
+            num_classes=point["num_classes"],
+            latent_dim=d.dim,
+            delta=point["separation"],
+            noise_var=d.noise_var,
+            signal=c.signal,
+            pixel_noise=c.pixel_noise,
+            label_noise=point["label_noise"],
+            seed=mixture_seed,
+        )
+    )
+    streams = np.random.SeedSequence([d.sample_seed, draw]).spawn(4)
+    splits = []
+    for n, stream in zip(split_sizes(cfg, point), streams):
+        data, _ = images.sample(n, seed=int(stream.generate_state(1)[0]))
+        splits.append(Sample(data.images, data.labels, data.p_star))
+    return World(images.mixture, *splits, mixture_seed, d.sample_seed)

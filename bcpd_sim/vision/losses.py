@@ -5,6 +5,7 @@
   squared error between the softmax probabilities and the one-hot label, summed over classes.
 - ``mse_logits``: the official code's variant: raw logits regressed onto one-hot vectors,
   ``mse_scale * mean over all N*K entries of (z_nk - onehot_nk)^2`` (``nn.MSELoss()`` default).
+- ``ls``: label smoothing, cross-entropy to ``0.9 onehot + 0.1 / K`` (Szegedy et al. 2016).
 
 The official teacher script compared a method object to a string, so it always trained with CE;
 here the loss is looked up by its name in a table, and :func:`teacher_loss` fails loudly on any
@@ -43,10 +44,17 @@ def mse_logits_loss(
     return scale * F.mse_loss(logits, onehot)
 
 
+def ls_loss(logits: torch.Tensor, targets: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+    """Label smoothing: cross-entropy to ``0.9 e_y + 0.1 / K`` (the ensemble's ``ls``, epsilon
+    0.1), mean over the batch."""
+    return scale * F.cross_entropy(logits.float(), targets, label_smoothing=0.1)
+
+
 LOSSES: dict[str, Callable[..., torch.Tensor]] = {
     "ce": ce_loss,
     "mse": mse_loss,
     "mse_logits": mse_logits_loss,
+    "ls": ls_loss,
 }
 
 
@@ -76,8 +84,10 @@ def teacher_loss(name: str, *, mse_scale: float = 1.0) -> TeacherLoss:
     """
     check_choice("loss", name, LOSSES)
     scale = check_positive("mse_scale", mse_scale)
-    if name == "ce" and scale != 1.0:
+    if name in ("ce", "ls") and scale != 1.0:
         from ..errors import ConfigError
 
-        raise ConfigError("mse_scale applies to the mse losses only; leave it at 1 for loss 'ce'")
+        raise ConfigError(
+            f"mse_scale applies to the mse losses only; leave it at 1 for loss {name!r}"
+        )
     return TeacherLoss(name, scale)

@@ -31,9 +31,10 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 
 from ..errors import ConfigError
-from ..mixtures.base import Sample
+from ..mixtures.base import ClassConditionalDistribution, Sample
 from ..mixtures.gaussian import IsotropicGaussianMixture
-from ..validation import check_choice, check_int, check_positive
+from ..mixtures.label_noise import LabelNoiseMixture
+from ..validation import check_choice, check_fraction, check_int, check_positive
 from .data import IMAGE_SHAPE, ImageDataset
 
 NUM_PIXELS = int(np.prod(IMAGE_SHAPE))
@@ -51,6 +52,7 @@ class SyntheticSpec:
     pixel_noise: float = 0.3  # std of the class-independent nuisance per pixel (logit space)
     base_level: float = 0.45  # mean grey level of the base image
     grid: int = 8  # coarse grid of the smooth patterns
+    label_noise: float = 0.0  # symmetric label noise rate (p* is then the noisy labels' BCPD)
     seed: int = 0
 
     def validate(self) -> SyntheticSpec:
@@ -61,6 +63,7 @@ class SyntheticSpec:
             raise ConfigError(f"latent_dim must be <= 3 * grid^2 = {3 * self.grid**2}")
         for name in ("delta", "noise_var", "signal", "pixel_noise"):
             check_positive(name, getattr(self, name))
+        check_fraction("label_noise", self.label_noise, low=0.0, high=0.9)
         if not 0 < self.base_level < 1:
             raise ConfigError(f"base_level must lie in (0, 1), got {self.base_level}")
         return self
@@ -94,9 +97,11 @@ class SyntheticImageWorld:
     def __init__(self, spec: SyntheticSpec) -> None:
         self.spec = spec.validate()
         s = spec
-        self.mixture = IsotropicGaussianMixture.lattice(
+        self.mixture: ClassConditionalDistribution = IsotropicGaussianMixture.lattice(
             s.num_classes, s.latent_dim, s.delta, s.noise_var, seed=s.seed
         )
+        if s.label_noise > 0:  # labels flipped symmetrically; p* and sampling both follow
+            self.mixture = LabelNoiseMixture.symmetric(self.mixture, s.label_noise)
         rng = np.random.default_rng([s.seed, 0x5EED])
         coarse = rng.standard_normal((s.latent_dim, 3, s.grid, s.grid))
         up = _interp_matrix(IMAGE_SHAPE[1], s.grid)
