@@ -17,14 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 from torch import nn
 
-from .. import metrics
 from ..device import resolve_device
 from .config import STUDENT_LOSSES, RegimesConfig
-from .teachers import TeacherSet, finite_members, lr_values, select_lr, teacher_seed
+from .teachers import TeacherSet, lr_values, teacher_seed, teacher_set
 from .world import World
 
 
@@ -180,16 +178,7 @@ def train_cnn_teachers(
             device=device,
             batch_size=cfg.cnn.eval_batch_size,
         )
-        q_val = group.predict_proba(world.val.x)
-        members = pd.DataFrame(rows).assign(
-            member=np.arange(len(rows)),
-            diverged=~np.isfinite(q_val).all(axis=(1, 2)),
-            val_acc=finite_members(metrics.accuracy, q_val, world.val.y),
-            val_nll=finite_members(metrics.nll, q_val, world.val.y),
-            teacher_selected_epoch=group.selected_epoch,
-            teacher_arch=arch,
-        )
-        out[loss] = TeacherSet(loss, group, members, select_lr(members, grid))
+        out[loss] = teacher_set(loss, group, rows, world, grid, teacher_arch=arch)
     return out
 
 

@@ -101,16 +101,26 @@ def train_teachers(cfg: RegimesConfig, point: dict[str, Any], draw: int, world: 
             y_val=world.val.y if val_needed else None,
             device=cfg.device,
         )
-        q_val = ens.predict_proba(world.val.x)
-        members = pd.DataFrame(rows).assign(
-            member=np.arange(len(rows)),
-            diverged=~np.isfinite(q_val).all(axis=(1, 2)),
-            val_acc=finite_members(metrics.accuracy, q_val, world.val.y),
-            val_nll=finite_members(metrics.nll, q_val, world.val.y),
-            teacher_selected_epoch=ens.selected_epoch,
-        )
-        out[loss] = TeacherSet(loss, ens, members, select_lr(members, grid))
+        out[loss] = teacher_set(loss, ens, rows, world, grid)
     return out
+
+
+def teacher_set(
+    loss: str, ens, rows: list[dict[str, Any]], world: World, grid: list[float], **extra: Any
+) -> TeacherSet:
+    """Score the trained members of one loss on the validation split (accuracy, NLL; NaN where a
+    member diverged) and choose the loss's lr from ``grid`` (:func:`select_lr`). ``ens`` is an
+    ensemble or anything predicting like one; ``extra`` columns are added to every member row."""
+    q_val = ens.predict_proba(world.val.x)
+    members = pd.DataFrame(rows).assign(
+        member=np.arange(len(rows)),
+        diverged=~np.isfinite(q_val).all(axis=(1, 2)),
+        val_acc=finite_members(metrics.accuracy, q_val, world.val.y),
+        val_nll=finite_members(metrics.nll, q_val, world.val.y),
+        teacher_selected_epoch=ens.selected_epoch,
+        **extra,
+    )
+    return TeacherSet(loss, ens, members, select_lr(members, grid))
 
 
 def teacher_metrics(ts: TeacherSet, world: World) -> pd.DataFrame:
