@@ -43,6 +43,14 @@ def test_smoke_run_rows_and_summary_recompute(smoke_run):
         - kd[kd.teacher_loss == "ce"].student_acc.to_numpy()
     )
     assert fresh["paired_mse_minus_ce"]["kd"]["mean_difference"] == pytest.approx(diff.mean())
+    # Paired students: under every teacher loss, teacher seed i's student has the same seed.
+    for method in ("kd", "soft"):
+        part = loaded[loaded.method == method]
+        seeds = {
+            loss: part[part.teacher_loss == loss].sort_values("teacher_seed").student_seed.tolist()
+            for loss in ("ce", "mse")
+        }
+        assert seeds["ce"] == seeds["mse"] and len(set(seeds["ce"])) == 2
     assert "| mse | kd |" in format_table(render(out, summarize))
     assert (out / "binary.png").stat().st_size > 0
 

@@ -167,7 +167,9 @@ def run_binary(cfg: BinaryConfig, out: str | Path) -> pd.DataFrame:
     z_tr, z_val = np.concatenate(logits_tr), np.concatenate(logits_val)
 
     # Students: one batched ensemble per method over every teacher (per-member targets).
-    student_seeds = [50_000 + i for i in range(len(teacher_cols))]
+    # The student of teacher seed i has the same seed under every teacher loss: CE and MSE
+    # students are paired (same initial weights and data order), not only their teachers.
+    student_seeds = [50_000 + i % cfg.seeds for i in range(len(teacher_cols))]
     for method in cfg.methods:
         if method == "kd":
             opts = {"alpha": cfg.kd_alpha, "beta": cfg.kd_beta, "temperature": cfg.kd_temperature}
