@@ -8,13 +8,29 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.colors import LogNorm, TwoSlopeNorm
+from matplotlib.colors import LogNorm, Normalize, TwoSlopeNorm
 from matplotlib.ticker import FormatStrFormatter
 
 from .summary import find_map
 
 INPUT_LABELS = {"teacher_train": "teacher's training inputs", "fresh": "fresh inputs"}
 LOSS_LABELS = {"soft_t1": "KL at T=1", "kd_t4": "KD 0.1 CE + 0.9 KL, T=4"}
+#: What an axis means, where it is not its own name (the CNN variant reads width and depth as a
+#: CIFAR ResNet's stage-1 channels and depth).
+AXIS_LABELS = {
+    "mlp": {
+        "width": "teacher width (hidden units)",
+        "depth": "teacher hidden layers",
+        "n_train": "training points",
+        "epochs": "teacher epochs",
+    },
+    "cnn": {
+        "width": "teacher ResNet stage-1 channels",
+        "depth": "teacher ResNet depth",
+        "n_train": "training images",
+        "epochs": "teacher epochs",
+    },
+}
 
 
 def _grid(entry: dict, name: str, scale: float = 1.0) -> np.ndarray:
@@ -26,8 +42,9 @@ def _grid(entry: dict, name: str, scale: float = 1.0) -> np.ndarray:
 def _axes_ticks(ax, entry: dict) -> None:
     ax.set_xticks(range(len(entry["x_values"])), [str(v) for v in entry["x_values"]])
     ax.set_yticks(range(len(entry["y_values"])), [str(v) for v in entry["y_values"]])
-    ax.set_xlabel(entry["x"])
-    ax.set_ylabel(entry["y"])
+    labels = AXIS_LABELS.get(entry.get("model", "mlp"), {})
+    ax.set_xlabel(labels.get(entry["x"], entry["x"]))
+    ax.set_ylabel(labels.get(entry["y"], entry["y"]))
 
 
 def _heat(ax, entry: dict, values: np.ndarray, norm, cmap: str, fmt: str, signs=None) -> Any:
@@ -95,7 +112,10 @@ def plot_regimes(summary: dict, *, loss: str = "mse", lr_rule: str = "tuned", ti
         bar.ax.yaxis.set_minor_formatter(FormatStrFormatter("%.2g"))
     if maps:
         ax = bottom[len(inputs)]
-        im = _heat(ax, maps[0], _grid(maps[0], "ce_train_acc", 100), None, "viridis", ".1f")
+        acc = _grid(maps[0], "ce_train_acc", 100)
+        low = min(np.nanmin(acc), 99.0) if np.isfinite(acc).any() else 0.0
+        norm = Normalize(vmin=low, vmax=100.0)  # 100% (memorised) is always the top colour
+        im = _heat(ax, maps[0], acc, norm, "viridis", ".1f")
         ax.set_title("CE teacher training accuracy (%)", fontsize=9)
         fig.colorbar(im, ax=ax, shrink=0.8)
         _scatter(bottom[len(inputs) + 1], summary, loss=loss, lr_rule=lr_rule)

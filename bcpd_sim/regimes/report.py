@@ -22,8 +22,9 @@ def render(run_dir: str | Path) -> dict:
     fixed = ", ".join(
         f"{a}={cfg.axis_values(a)[0]}" for a in AXES if a not in (cfg.map.x, cfg.map.y)
     )
+    kind = "MLP teachers" if cfg.model == "mlp" else "CIFAR ResNet teachers on synthetic images"
     title = (
-        f"When does an MSE teacher help? preset '{cfg.preset}' ({fixed}); "
+        f"When does an MSE teacher help? {kind}, preset '{cfg.preset}' ({fixed}); "
         f"teachers at their tuned lr; {summary['n_draws']} draws"
     )
     fig = plot_regimes(summary, loss=loss, lr_rule="tuned", title=title)

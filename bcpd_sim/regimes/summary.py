@@ -102,7 +102,7 @@ def heatmaps(records: list[dict[str, Any]], cfg: RegimesConfig) -> list[dict[str
     for view, cells in groups.items():
         entry: dict[str, Any] = {"loss_a": view[0], "loss_b": BASELINE}
         entry |= dict(zip(VIEW_KEYS, view[1:]))
-        entry |= {"x": x, "y": y, "x_values": xs, "y_values": ys}
+        entry |= {"x": x, "y": y, "x_values": xs, "y_values": ys, "model": cfg.model}
         for name in (*MAPS, "gain_sign"):
             entry[name] = [
                 [cells[(xv, yv)][name] if (xv, yv) in cells else None for xv in xs] for yv in ys
@@ -144,6 +144,7 @@ def summarise(results: pd.DataFrame, cfg: RegimesConfig) -> dict[str, Any]:
     return {
         "study": "regimes",
         "preset": cfg.preset,
+        "model": cfg.model,
         "map": {"x": cfg.map.x, "y": cfg.map.y},
         "baseline": BASELINE,
         "n_students": int(len(results)),
