@@ -3,7 +3,10 @@
 :class:`ImageNetTrainer` and :class:`ImageNetDistillTrainer` are the CIFAR trainers
 (:class:`bcpd_sim.vision.trainer.Trainer`, :class:`~bcpd_sim.vision.distill.trainer.DistillTrainer`)
 with one step replaced: their loaders read the ImageFolder tree with Pillow in worker processes
-(:mod:`bcpd_sim.imagenet.bundle`). Everything else is shared: recipe and schedule, bf16 and
+(:mod:`bcpd_sim.imagenet.bundle`). Likewise :class:`ImageNetTeacherRun` and
+:class:`ImageNetDistillRun` are the CIFAR runs (:class:`~bcpd_sim.vision.train.TeacherRun`,
+:class:`~bcpd_sim.vision.distill.trainer.DistillRun`) with their data, models, record, method
+settings and result replaced. Everything else is shared: recipe and schedule, bf16 and
 channels_last on GPU, checkpoints (``last.pt``, ``best.pt``, ``epoch_NNNN.pt``), resume, DDP under
 ``torchrun``, ``config.json`` / ``metrics.csv`` / ``summary.json`` and, for distillation,
 ``teacher.json`` and the ``result.json`` the CE-vs-MSE table reads.
@@ -34,7 +37,8 @@ from ..vision.trainer import Trainer
 from .bundle import ImageNetBundle, load_imagenet, make_imagenet_loaders
 from .data import CROP_SIZE, IMAGENET_CLASSES, RESIZE_SIZE
 from .models import create_imagenet_model, list_imagenet_models
-from .recipes import METHOD_DEFAULTS, get_imagenet_recipe, list_imagenet_recipes, method_options
+from .recipes import METHOD_DEFAULTS, get_imagenet_recipe, list_imagenet_recipes
+from .recipes import method_options as imagenet_method_options
 
 
 class _ImageFolderLoaders:
@@ -164,6 +168,7 @@ class _ImageNetRun:
         return record
 
     def make_trainer(self, *args: Any, **kwargs: Any) -> Trainer:
+        """The run's trainer, its loaders with ``config.workers`` decoding processes."""
         return super().make_trainer(*args, num_workers=self.config.workers, **kwargs)
 
 
@@ -183,6 +188,7 @@ class ImageNetTeacherRun(_ImageNetRun, TeacherRun):
     resolved_data: dict[str, Any]
 
     def load_data(self, recipe: Recipe) -> ImageNetBundle:
+        """The ImageFolder splits of the config's data settings (kept as ``resolved_data``)."""
         self.resolved_data = self.config.data_settings()
         return load_bundle(self.config.data_dir, self.resolved_data)
 
@@ -228,6 +234,7 @@ class ImageNetDistillRun(_ImageNetRun, DistillRun):
     trainer_class = ImageNetDistillTrainer
 
     def load(self) -> tuple[nn.Module, dict[str, Any], ImageNetBundle, Recipe]:
+        """The frozen teacher, its checkpoint, and the data settings given or the teacher run's."""
         config = self.config
         recipe = config.make_recipe()
         teacher, t_ckpt = load_imagenet_teacher(config.teacher, self.device)
@@ -243,8 +250,9 @@ class ImageNetDistillRun(_ImageNetRun, DistillRun):
         return teacher, t_ckpt, data, recipe
 
     def method_options(self, tinfo: dict[str, Any], data: Any) -> dict[str, Any]:
+        """mdistiller's settings for the pair, then the config's (DKD: also the teacher's arch)."""
         config = self.config
-        options = method_options(
+        options = imagenet_method_options(
             config.method, tinfo["arch"], config.student, config.method_options
         )
         if config.method == "dkd":
@@ -252,6 +260,7 @@ class ImageNetDistillRun(_ImageNetRun, DistillRun):
         return options
 
     def teacher_loader(self, data: Any, recipe: Recipe) -> Any:
+        """The test loader (ImageFolder ``val/``, rank-sharded)."""
         _, _, test_loader = make_imagenet_loaders(
             data,
             recipe,
@@ -266,6 +275,7 @@ class ImageNetDistillRun(_ImageNetRun, DistillRun):
     def result(
         self, common: dict[str, Any], summary: dict[str, Any], t_metrics: dict[str, float]
     ) -> dict[str, Any]:
+        """The common fields and the process layout (no top-5 or p* fields)."""
         return {
             **common,
             "world_size": self.dist.world_size,

@@ -119,14 +119,8 @@ class TeacherRun(ConfigRun):
         """The run's data bundle."""
         return load_for_recipe(recipe, **fields_of(self.config, DataOptions))
 
-    def run(
-        self,
-        *,
-        resume: bool = True,
-        on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
-    ) -> dict[str, Any]:
-        """Train into ``config.out``; return the summary."""
-        self.start()
+    def train(self, **fit_kwargs: Any) -> dict[str, Any]:
+        """Load the data, build the model and the loss, fit; the summary."""
         config = self.config
         recipe = config.make_recipe()
         data = self.load_data(recipe)
@@ -144,7 +138,7 @@ class TeacherRun(ConfigRun):
             arch=config.arch,
             desc=f"{config.arch} {config.loss}",
         )
-        return trainer.fit(resume=resume, on_epoch_end=on_epoch_end)
+        return trainer.fit(**fit_kwargs)
 
 
 def train_teacher(

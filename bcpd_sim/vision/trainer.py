@@ -5,7 +5,8 @@ scheduler), ``resume`` (from ``checkpoints/last.pt``, or a fresh seed), ``compil
 epoch ``train_epoch`` -> ``evaluate`` -> ``save``. A run changes one step by overriding it, as
 mdistiller's ``BaseTrainer`` does: the distillation trainer
 (:class:`bcpd_sim.vision.distill.trainer.DistillTrainer`) overrides ``criterion``, ``setup`` and
-``compile`` to run its frozen teacher beside the student.
+``compile`` to run its frozen teacher beside the student. :class:`ConfigRun` builds a trainer from
+a run config; the teacher and distillation runs (and their ImageNet versions) are its subclasses.
 
 What every run gets: bf16 autocast and channels_last on CUDA (when the recipe asks), torch.compile
 on CUDA only with a fallback to eager execution that covers the whole first step (forward,
@@ -29,6 +30,7 @@ process exactly only for models without batch statistics.
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import math
 import time
@@ -535,10 +537,11 @@ class Trainer:
         return summary
 
 
-class ConfigRun:
+class ConfigRun(abc.ABC):
     """A run made from its config (``out``, ``seed``, ``device``, ``augment``, ``compile``): the
     steps a teacher or distillation run shares, which a data set may override (the ImageNet runs
-    replace the model, the record and the trainer's options)."""
+    replace the model, the record and the trainer's options). :meth:`run` validates the config,
+    joins the process group and calls :meth:`train`."""
 
     trainer_class: type[Trainer] = Trainer
     #: Prefix of the progress description.
@@ -549,10 +552,20 @@ class ConfigRun:
         self.dist: DistContext = distributed.SINGLE
         self.device = torch.device("cpu")
 
-    def start(self) -> None:
-        """Validate the config and join the process group (under torchrun) on this rank's device."""
+    def run(
+        self,
+        *,
+        resume: bool = True,
+        on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
+    ) -> dict[str, Any]:
+        """Train into ``config.out`` (every torchrun process runs this); :meth:`train`'s result."""
         self.config.validate()
         self.dist, self.device = distributed.setup(self.config.device)
+        return self.train(resume=resume, on_epoch_end=on_epoch_end)
+
+    @abc.abstractmethod
+    def train(self, **fit_kwargs: Any) -> dict[str, Any]:
+        """Load, build and fit (``fit_kwargs`` go to :meth:`Trainer.fit`); the run's result."""
 
     def create_model(self, arch: str, num_classes: int) -> nn.Module:
         from .models import create_model

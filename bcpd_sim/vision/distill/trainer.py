@@ -332,14 +332,8 @@ class DistillRun(ConfigRun):
             "student_kl_to_pstar": summary.get("last_epoch_test_kl_pstar"),
         }
 
-    def run(
-        self,
-        *,
-        resume: bool = True,
-        on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
-    ) -> dict[str, Any]:
-        """Train into ``config.out``; return the result record (rank 0 writes ``result.json``)."""
-        self.start()
+    def train(self, **fit_kwargs: Any) -> dict[str, Any]:
+        """Load, build and fit; the result record (rank 0 writes ``result.json``)."""
         config = self.config
         teacher, t_ckpt, data, recipe = self.load()
         tinfo = teacher_summary(t_ckpt, config.teacher)
@@ -371,7 +365,7 @@ class DistillRun(ConfigRun):
             arch=config.student,
             desc=f"{config.method} {tinfo['arch']}({tinfo['loss']})->{config.student}",
         )
-        summary = trainer.fit(resume=resume, on_epoch_end=on_epoch_end)
+        summary = trainer.fit(**fit_kwargs)
         common = {
             "kind": "distill",
             "dataset": self.dataset,
