@@ -306,9 +306,8 @@ class DistillRun(ConfigRun):
     def method_options(self, tinfo: dict[str, Any], data: Any) -> dict[str, Any]:
         """The distiller's options: the config's, plus what the method needs from the data."""
         options = dict(self.config.method_options)
-        if method_class(
-            self.config.method
-        ).needs_index:  # e.g. CRD's memory bank: one row per image
+        # e.g. CRD's memory bank: one row per image
+        if method_class(self.config.method).needs_index:
             options.setdefault("n_data", len(data.train))
             options.setdefault("labels", data.train.labels)
         return options
