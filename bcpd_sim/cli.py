@@ -53,6 +53,20 @@ def add_commands(subparsers, package: str) -> None:
         parser.set_defaults(_run=module.run)
 
 
+def add_command_group(parser: argparse.ArgumentParser, package: str, title: str) -> None:
+    """Make ``parser`` a group command whose sub-commands are the command modules of ``package``
+    (the group's ``run`` is :func:`run_group`)."""
+    parser.set_defaults(_group_parser=parser)
+    sub = parser.add_subparsers(title=title, metavar="COMMAND", parser_class=OneLineArgumentParser)
+    add_commands(sub, package)
+
+
+def run_group(args: argparse.Namespace) -> int:
+    """A group command's ``run``, reached only when no sub-command was given: its help, exit 2."""
+    args._group_parser.print_help()
+    return 2
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineArgumentParser(
         prog="bcpd-sim",

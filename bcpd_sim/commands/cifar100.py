@@ -8,29 +8,17 @@ from __future__ import annotations
 
 import argparse
 
+from ..cli import add_command_group
+from ..cli import run_group as run
+
 NAME = "cifar100"
 HELP = "CIFAR-100 (and CIFAR-shaped synthetic) teachers, distillation, tables and sweeps"
 
+__all__ = ["NAME", "HELP", "add_arguments", "run"]
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..cli import OneLineArgumentParser, add_commands
-
-    sub = parser.add_subparsers(
-        title="cifar100 commands", metavar="COMMAND", parser_class=OneLineArgumentParser
-    )
     try:
-        add_commands(sub, "bcpd_sim.vision.commands")
+        add_command_group(parser, "bcpd_sim.vision.commands", "cifar100 commands")
     except ModuleNotFoundError:
         pass
-    global _PARSER
-    _PARSER = parser
-
-
-_PARSER: argparse.ArgumentParser | None = None
-
-
-def run(args: argparse.Namespace) -> int:
-    """Reached only when no sub-command was given: show the group's help."""
-    if _PARSER is not None:
-        _PARSER.print_help()
-    return 2

@@ -8,26 +8,14 @@ from __future__ import annotations
 
 import argparse
 
+from ..cli import add_command_group
+from ..cli import run_group as run
+
 NAME = "imagenet"
 HELP = "ImageNet teachers (ce / mse), KD / DKD students and evaluation, one GPU or torchrun DDP"
 
+__all__ = ["NAME", "HELP", "add_arguments", "run"]
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..cli import OneLineArgumentParser, add_commands
-
-    sub = parser.add_subparsers(
-        title="imagenet commands", metavar="COMMAND", parser_class=OneLineArgumentParser
-    )
-    add_commands(sub, "bcpd_sim.imagenet.commands")
-    global _PARSER
-    _PARSER = parser
-
-
-_PARSER: argparse.ArgumentParser | None = None
-
-
-def run(args: argparse.Namespace) -> int:
-    """Reached only when no sub-command was given: show the group's help."""
-    if _PARSER is not None:
-        _PARSER.print_help()
-    return 2
+    add_command_group(parser, "bcpd_sim.imagenet.commands", "imagenet commands")

@@ -3,7 +3,10 @@
 :class:`ImageNetTrainer` and :class:`ImageNetDistillTrainer` are the CIFAR trainers
 (:class:`bcpd_sim.vision.trainer.Trainer`, :class:`~bcpd_sim.vision.distill.trainer.DistillTrainer`)
 with one step replaced: their loaders read the ImageFolder tree with Pillow in worker processes
-(:mod:`bcpd_sim.imagenet.bundle`). Everything else is shared: recipe and schedule, bf16 and
+(:mod:`bcpd_sim.imagenet.bundle`). Likewise :class:`ImageNetTeacherRun` and
+:class:`ImageNetDistillRun` are the CIFAR runs (:class:`~bcpd_sim.vision.train.TeacherRun`,
+:class:`~bcpd_sim.vision.distill.trainer.DistillRun`) with their data, models, record, method
+settings and result replaced. Everything else is shared: recipe and schedule, bf16 and
 channels_last on GPU, checkpoints (``last.pt``, ``best.pt``, ``epoch_NNNN.pt``), resume, DDP under
 ``torchrun``, ``config.json`` / ``metrics.csv`` / ``summary.json`` and, for distillation,
 ``teacher.json`` and the ``result.json`` the CE-vs-MSE table reads.
@@ -23,56 +26,44 @@ from torch import nn
 
 from .. import distributed
 from ..errors import ConfigError
-from ..io import write_json
 from ..validation import check_choice
 from ..vision.configs import MAX_IMAGES, MAX_SEED, RunOptions, check_fields, option
-from ..vision.distill import create_distiller
-from ..vision.distill.trainer import DistillTrainer, freeze, teacher_metrics, teacher_summary
+from ..vision.distill.trainer import DistillOptions, DistillRun, DistillTrainer, freeze
 from ..vision.evaluation import evaluate
-from ..vision.losses import list_losses, teacher_loss
 from ..vision.recipes import Recipe
 from ..vision.runs import load_checkpoint
-from ..vision.table import RESULT_FILE
-from ..vision.trainer import Trainer, supervised_criterion
+from ..vision.train import TeacherOptions, TeacherRun
+from ..vision.trainer import Trainer
 from .bundle import ImageNetBundle, load_imagenet, make_imagenet_loaders
 from .data import CROP_SIZE, IMAGENET_CLASSES, RESIZE_SIZE
 from .models import create_imagenet_model, list_imagenet_models
-from .recipes import METHOD_DEFAULTS, get_imagenet_recipe, list_imagenet_recipes, method_options
+from .recipes import METHOD_DEFAULTS, get_imagenet_recipe, list_imagenet_recipes
+from .recipes import method_options as imagenet_method_options
 
 
 class _ImageFolderLoaders:
     """Trainer step override: ImageNet loaders (Pillow workers, rank-sharded)."""
 
-    num_workers: int = 0
+    def __init__(self, *args: Any, num_workers: int = 0, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.num_workers = num_workers
 
     def make_loaders(self) -> tuple:
         return make_imagenet_loaders(
             self.data,
             self.recipe,
             self.device,
-            seed=self.seed,
-            augment=self.augment,
-            channels_last=self.channels_last,
             num_workers=self.num_workers,
-            rank=self.dist.rank,
-            world_size=self.dist.world_size,
+            **self.loader_options(),
         )
 
 
 class ImageNetTrainer(_ImageFolderLoaders, Trainer):
     """The shared trainer on an ImageFolder tree."""
 
-    def __init__(self, *args: Any, num_workers: int = 0, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.num_workers = num_workers
-
 
 class ImageNetDistillTrainer(_ImageFolderLoaders, DistillTrainer):
     """The distillation trainer on an ImageFolder tree."""
-
-    def __init__(self, *args: Any, num_workers: int = 0, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.num_workers = num_workers
 
 
 def _model_names() -> list[str]:
@@ -160,62 +151,54 @@ class ImageNetRunOptions(RunOptions):
     workers: int = option(8, "Pillow decoding processes per training process", range=(0, 1024))
 
 
-def _record(config: Any) -> dict[str, Any]:
-    """The config as recorded in the run and compared on resume (without ``workers``)."""
-    record = asdict(config)
-    record.pop("workers", None)
-    return record
+class _ImageNetRun:
+    """Run steps an ImageNet run replaces: its models, its record, its loaders' workers."""
+
+    label = "imagenet "
+    config: Any
+
+    def create_model(self, arch: str, num_classes: int) -> nn.Module:
+        return create_imagenet_model(arch, num_classes=num_classes)
+
+    def record(self) -> dict[str, Any]:
+        """The config as recorded in the run and compared on resume (without ``workers``)."""
+        record = asdict(self.config)
+        record.pop("workers", None)
+        record["dataset"] = "imagenet"
+        return record
+
+    def make_trainer(self, *args: Any, **kwargs: Any) -> Trainer:
+        """The run's trainer, its loaders with ``config.workers`` decoding processes."""
+        return super().make_trainer(*args, num_workers=self.config.workers, **kwargs)
 
 
 @dataclass(frozen=True, kw_only=True)
-class ImageNetTeacherConfig(ImageNetRunOptions, ImageNetRecipeOptions, ImageNetDataOptions):
+class ImageNetTeacherConfig(
+    TeacherOptions, ImageNetRunOptions, ImageNetRecipeOptions, ImageNetDataOptions
+):
     """Everything that defines an ImageNet teacher run."""
 
-    out: str = option("", "run directory (created; resumed if present)")
     arch: str = option("resnet34", "model name", choices=_model_names)
-    loss: str = option("ce", f"teacher loss: {', '.join(list_losses())}", choices=list_losses)
-    mse_scale: float = option(1.0, "multiplier of the mse losses", range=(0.0, 1e6))
-    seed: int = option(0, "training seed (init, data order)", range=(0, MAX_SEED))
 
-    def validate(self) -> ImageNetTeacherConfig:
-        if not self.out:
-            raise ConfigError("out must name the run directory (--out DIR)")
-        check_fields(self)
-        teacher_loss(self.loss, mse_scale=self.mse_scale)
-        self.make_recipe()
-        return self
+
+class ImageNetTeacherRun(_ImageNetRun, TeacherRun):
+    """The teacher run on an ImageFolder tree."""
+
+    trainer_class = ImageNetTrainer
+    resolved_data: dict[str, Any]
+
+    def load_data(self, recipe: Recipe) -> ImageNetBundle:
+        """The ImageFolder splits of the config's data settings (kept as ``resolved_data``)."""
+        self.resolved_data = self.config.data_settings()
+        return load_bundle(self.config.data_dir, self.resolved_data)
+
+    def record(self) -> dict[str, Any]:
+        return {**super().record(), "kind": "teacher", "resolved_data": self.resolved_data}
 
 
 def train_imagenet_teacher(config: ImageNetTeacherConfig, **fit_kwargs: Any) -> dict[str, Any]:
     """Train one ImageNet teacher into ``config.out``; every torchrun process runs this."""
-    config.validate()
-    recipe = config.make_recipe()
-    ctx, device = distributed.setup(config.device)
-    settings = config.data_settings()
-    data = load_bundle(config.data_dir, settings)
-    torch.manual_seed(config.seed)
-    model = create_imagenet_model(config.arch, num_classes=data.num_classes)
-    loss = teacher_loss(config.loss, mse_scale=config.mse_scale)
-    record = _record(config)
-    record.update(kind="teacher", dataset="imagenet", resolved_data=settings)
-    record["loss_function"] = f"{loss.fn.__module__}.{loss.fn.__name__}"
-    trainer = ImageNetTrainer(
-        config.out,
-        model,
-        data,
-        recipe,
-        criterion=supervised_criterion(loss),
-        seed=config.seed,
-        config=record,
-        arch=config.arch,
-        device=device,
-        augment=config.augment,
-        compile=config.compile,
-        desc=f"imagenet {config.arch} {config.loss}",
-        dist=ctx,
-        num_workers=config.workers,
-    )
-    return trainer.fit(**fit_kwargs)
+    return ImageNetTeacherRun(config).run(**fit_kwargs)
 
 
 def load_imagenet_teacher(path: str | Path, device: torch.device) -> tuple[nn.Module, dict]:
@@ -228,12 +211,12 @@ def load_imagenet_teacher(path: str | Path, device: torch.device) -> tuple[nn.Mo
 
 
 @dataclass(frozen=True, kw_only=True)
-class ImageNetDistillConfig(ImageNetRunOptions, ImageNetRecipeOptions, ImageNetDataOptions):
+class ImageNetDistillConfig(
+    DistillOptions, ImageNetRunOptions, ImageNetRecipeOptions, ImageNetDataOptions
+):
     """Everything that defines an ImageNet distillation run; data settings left at None are the
     teacher run's (same folder, classes, held-out split and crop)."""
 
-    out: str = option("", "run directory (created; resumed if present)")
-    teacher: str = option("", "teacher checkpoint (e.g. RUN/checkpoints/last.pt)")
     student: str = option(
         "resnet18", "student model name", choices=_model_names, label="student architecture"
     )
@@ -243,105 +226,66 @@ class ImageNetDistillConfig(ImageNetRunOptions, ImageNetRecipeOptions, ImageNetD
         choices=lambda: list(METHOD_DEFAULTS),
         label="ImageNet distillation method",
     )
-    method_options: dict[str, Any] = option({}, "the method's hyper-parameters (--option K=V)")
-    seed: int = option(0, "training seed (init, data order)", range=(0, MAX_SEED))
 
-    def validate(self) -> ImageNetDistillConfig:
-        if not self.out:
-            raise ConfigError("out must name the run directory (--out DIR)")
-        if not self.teacher:
-            raise ConfigError("teacher must name a teacher checkpoint (--teacher PATH)")
-        check_fields(self)
-        self.make_recipe()
-        if not Path(self.teacher).is_file():
-            raise FileNotFoundError(f"teacher checkpoint {self.teacher} does not exist")
-        return self
+
+class ImageNetDistillRun(_ImageNetRun, DistillRun):
+    """The distillation run on an ImageFolder tree: mdistiller's method settings, top-1 result."""
+
+    trainer_class = ImageNetDistillTrainer
+
+    def load(self) -> tuple[nn.Module, dict[str, Any], ImageNetBundle, Recipe]:
+        """The frozen teacher, its checkpoint, and the data settings given or the teacher run's."""
+        config = self.config
+        recipe = config.make_recipe()
+        teacher, t_ckpt = load_imagenet_teacher(config.teacher, self.device)
+        t_cfg = t_ckpt.get("config") or {}
+        self.resolved_data = config.data_settings(t_cfg.get("resolved_data"))
+        data = load_bundle(config.data_dir or t_cfg.get("data_dir"), self.resolved_data)
+        if t_ckpt["num_classes"] != data.num_classes:
+            raise ConfigError(
+                f"teacher {config.teacher} has {t_ckpt['num_classes']} classes, "
+                f"data {data.num_classes}"
+            )
+        self.dataset = data.source
+        return teacher, t_ckpt, data, recipe
+
+    def method_options(self, tinfo: dict[str, Any], data: Any) -> dict[str, Any]:
+        """mdistiller's settings for the pair, then the config's (DKD: also the teacher's arch)."""
+        config = self.config
+        options = imagenet_method_options(
+            config.method, tinfo["arch"], config.student, config.method_options
+        )
+        if config.method == "dkd":
+            options["teacher_arch"] = tinfo["arch"]
+        return options
+
+    def teacher_loader(self, data: Any, recipe: Recipe) -> Any:
+        """The test loader (ImageFolder ``val/``, rank-sharded)."""
+        _, _, test_loader = make_imagenet_loaders(
+            data,
+            recipe,
+            self.device,
+            seed=0,
+            rank=self.dist.rank,
+            world_size=self.dist.world_size,
+            num_workers=self.config.workers,
+        )
+        return test_loader
+
+    def result(
+        self, common: dict[str, Any], summary: dict[str, Any], t_metrics: dict[str, float]
+    ) -> dict[str, Any]:
+        """The common fields and the process layout (no top-5 or p* fields)."""
+        return {
+            **common,
+            "world_size": self.dist.world_size,
+            "per_rank_batch_size": summary["per_rank_batch_size"],
+        }
 
 
 def distill_imagenet(config: ImageNetDistillConfig, **fit_kwargs: Any) -> dict[str, Any]:
     """Distil an ImageNet teacher checkpoint into a student; returns the ``result.json`` record."""
-    config.validate()
-    recipe = config.make_recipe()
-    ctx, device = distributed.setup(config.device)
-    teacher, t_ckpt = load_imagenet_teacher(config.teacher, device)
-    t_cfg = t_ckpt.get("config") or {}
-    settings = config.data_settings(t_cfg.get("resolved_data"))
-    data = load_bundle(config.data_dir or t_cfg.get("data_dir"), settings)
-    if t_ckpt["num_classes"] != data.num_classes:
-        raise ConfigError(
-            f"teacher {config.teacher} has {t_ckpt['num_classes']} classes, data {data.num_classes}"
-        )
-    tinfo = teacher_summary(t_ckpt, config.teacher)
-    options = method_options(config.method, tinfo["arch"], config.student, config.method_options)
-    if config.method == "dkd":
-        options["teacher_arch"] = tinfo["arch"]
-    torch.manual_seed(config.seed)
-    student = create_imagenet_model(config.student, num_classes=data.num_classes)
-    distiller = create_distiller(config.method, teacher, student, **options)
-    run_dir = Path(config.out)
-    record = _record(config)
-    record.update(
-        kind="distill",
-        dataset="imagenet",
-        arch=config.student,
-        resolved_data=settings,
-        teacher_arch=tinfo["arch"],
-        teacher_loss=tinfo["loss"],
-        method_hparams=distiller.hparams,
-    )
-    trainer = ImageNetDistillTrainer(
-        run_dir,
-        student,
-        teacher,
-        distiller,
-        data,
-        recipe,
-        seed=config.seed,
-        config=record,
-        arch=config.student,
-        device=device,
-        augment=config.augment,
-        compile=config.compile,
-        desc=f"imagenet {config.method} {tinfo['arch']}({tinfo['loss']})->{config.student}",
-        dist=ctx,
-        num_workers=config.workers,
-    )
-    _, _, test_loader = make_imagenet_loaders(
-        data,
-        recipe,
-        device,
-        seed=0,
-        rank=ctx.rank,
-        world_size=ctx.world_size,
-        num_workers=config.workers,
-    )
-    run_dir.mkdir(parents=True, exist_ok=True)
-    t_metrics = teacher_metrics(run_dir, teacher, tinfo, data, recipe, device, ctx, test_loader)
-    summary = trainer.fit(**fit_kwargs)
-    result = {
-        "kind": "distill",
-        "dataset": "imagenet",
-        "teacher_arch": tinfo["arch"],
-        "student_arch": config.student,
-        "method": config.method,
-        "method_hparams": distiller.hparams,
-        "teacher_loss": tinfo["loss"],
-        "teacher_checkpoint": tinfo["checkpoint"],
-        "teacher_seed": tinfo["seed"],
-        "seed": config.seed,
-        "recipe": recipe.name,
-        "epochs": summary["last_epoch"],
-        "best_epoch": summary["best_epoch"],
-        "test_acc_last": summary["last_epoch_test_acc"],
-        "test_acc_best": summary["best_epoch_test_acc"],
-        "val_acc_best": summary["best_epoch_val_acc"],
-        "teacher_test_acc": t_metrics["acc"],
-        "world_size": ctx.world_size,
-        "per_rank_batch_size": summary["per_rank_batch_size"],
-    }
-    if ctx.is_main:
-        write_json(run_dir / RESULT_FILE, result)
-    return result
+    return ImageNetDistillRun(config).run(**fit_kwargs)
 
 
 @dataclass(frozen=True, kw_only=True)

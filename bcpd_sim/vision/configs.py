@@ -13,8 +13,9 @@ the checks :func:`check_fields` runs before any work.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -25,6 +26,7 @@ from .bundle import DATA_SOURCES
 from .recipes import Recipe, get_recipe, list_recipes
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 MAX_SEED = 2**32 - 1
 MAX_IMAGES = 10_000_000
@@ -224,6 +226,32 @@ def config_from_args(
 def print_config(cfg: Any) -> None:
     """Print ``cfg`` as TOML (what ``--print-config`` shows)."""
     print(generic.to_toml(cfg), end="")
+
+
+def run_command(
+    cls: type[T],
+    args: argparse.Namespace,
+    run: Callable[[T], R],
+    report: Callable[[T, R], None],
+    *,
+    extra: Mapping[str, Any] | None = None,
+    lock: bool = True,
+) -> int:
+    """A config command's ``run``: the config from ``args`` (only printed with
+    ``--print-config``), ``run(config)`` holding the lock of ``config.out`` (with ``lock``), and
+    ``report(config, result)`` on the main process; exit code 0."""
+    from .. import distributed
+
+    config = config_from_args(cls, args, extra)
+    if args.print_config:
+        print_config(config)
+        return 0
+    # One writer at a time; under torchrun rank 0 holds the lock and reports.
+    with distributed.main_process_lock(config.out) if lock else contextlib.nullcontext():
+        result = run(config)
+    if distributed.is_main_process():
+        report(config, result)
+    return 0
 
 
 def fields_of(cfg: Any, piece: type) -> dict[str, Any]:

@@ -5,7 +5,8 @@ scheduler), ``resume`` (from ``checkpoints/last.pt``, or a fresh seed), ``compil
 epoch ``train_epoch`` -> ``evaluate`` -> ``save``. A run changes one step by overriding it, as
 mdistiller's ``BaseTrainer`` does: the distillation trainer
 (:class:`bcpd_sim.vision.distill.trainer.DistillTrainer`) overrides ``criterion``, ``setup`` and
-``compile`` to run its frozen teacher beside the student.
+``compile`` to run its frozen teacher beside the student. :class:`ConfigRun` builds a trainer from
+a run config; the teacher and distillation runs (and their ImageNet versions) are its subclasses.
 
 What every run gets: bf16 autocast and channels_last on CUDA (when the recipe asks), torch.compile
 on CUDA only with a fallback to eager execution that covers the whole first step (forward,
@@ -29,6 +30,8 @@ process exactly only for models without batch statistics.
 
 from __future__ import annotations
 
+import abc
+import dataclasses
 import math
 import time
 import warnings
@@ -211,16 +214,17 @@ class Trainer:
 
     def make_loaders(self) -> tuple:
         """Train, validation (or None) and test loaders, sharded over the ranks."""
-        return make_loaders(
-            self.data,
-            self.recipe,
-            self.device,
-            seed=self.seed,
-            augment=self.augment,
-            channels_last=self.channels_last,
-            rank=self.dist.rank,
-            world_size=self.dist.world_size,
-        )
+        return make_loaders(self.data, self.recipe, self.device, **self.loader_options())
+
+    def loader_options(self) -> dict[str, Any]:
+        """What every run's loaders take from it: seed, augmentation, memory format, rank."""
+        return {
+            "seed": self.seed,
+            "augment": self.augment,
+            "channels_last": self.channels_last,
+            "rank": self.dist.rank,
+            "world_size": self.dist.world_size,
+        }
 
     def resume(self, allowed: bool = True) -> None:
         """Continue from ``last.pt`` when the run directory holds one; else seed a fresh run."""
@@ -531,6 +535,61 @@ class Trainer:
         if self.dist.is_main:
             write_json(self.run_dir / "summary.json", summary)
         return summary
+
+
+class ConfigRun(abc.ABC):
+    """A run made from its config (``out``, ``seed``, ``device``, ``augment``, ``compile``): the
+    steps a teacher or distillation run shares, which a data set may override (the ImageNet runs
+    replace the model, the record and the trainer's options). :meth:`run` validates the config,
+    joins the process group and calls :meth:`train`."""
+
+    trainer_class: type[Trainer] = Trainer
+    #: Prefix of the progress description.
+    label = ""
+
+    def __init__(self, config: Any) -> None:
+        self.config = config
+        self.dist: DistContext = distributed.SINGLE
+        self.device = torch.device("cpu")
+
+    def run(
+        self,
+        *,
+        resume: bool = True,
+        on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
+    ) -> dict[str, Any]:
+        """Train into ``config.out`` (every torchrun process runs this); :meth:`train`'s result."""
+        self.config.validate()
+        self.dist, self.device = distributed.setup(self.config.device)
+        return self.train(resume=resume, on_epoch_end=on_epoch_end)
+
+    @abc.abstractmethod
+    def train(self, **fit_kwargs: Any) -> dict[str, Any]:
+        """Load, build and fit (``fit_kwargs`` go to :meth:`Trainer.fit`); the run's result."""
+
+    def create_model(self, arch: str, num_classes: int) -> nn.Module:
+        from .models import create_model
+
+        return create_model(arch, num_classes=num_classes)
+
+    def record(self) -> dict[str, Any]:
+        """The config as written to ``config.json`` and compared on resume."""
+        return dataclasses.asdict(self.config)
+
+    def make_trainer(self, *args: Any, desc: str, **kwargs: Any) -> Trainer:
+        """``trainer_class(out, *args, ...)`` with the config's seed and run options."""
+        config = self.config
+        return self.trainer_class(
+            config.out,
+            *args,
+            seed=config.seed,
+            device=self.device,
+            augment=config.augment,
+            compile=config.compile,
+            desc=self.label + desc,
+            dist=self.dist,
+            **kwargs,
+        )
 
 
 def _frame(history: list[dict[str, float]]):

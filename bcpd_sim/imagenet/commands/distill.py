@@ -7,6 +7,7 @@ processes.
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 NAME = "distill"
 HELP = "distil an ImageNet teacher checkpoint into a student with KD or DKD (mdistiller settings)"
@@ -19,41 +20,30 @@ DESCRIPTION = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ...config import parse_override
+    from ...vision.commands.distill import add_option_flag
     from ...vision.configs import add_config_flags
     from ..train import ImageNetDistillConfig
 
     add_config_flags(parser, ImageNetDistillConfig)
-    parser.add_argument(
-        "--option",
-        action="append",
-        type=parse_override,
-        default=[],
-        metavar="KEY=VALUE",
-        help="method hyper-parameter, e.g. --option beta=1.0 (repeatable; same as --set "
-        "method_options.KEY=VALUE)",
-    )
+    add_option_flag(parser, "--option beta=1.0")
 
 
 def run(args: argparse.Namespace) -> int:
-    from ... import distributed
-    from ...vision.configs import config_from_args, print_config
+    from ...vision.commands.distill import option_values
+    from ...vision.configs import run_command
     from ..train import ImageNetDistillConfig, distill_imagenet
 
-    options = {"method_options": dict(args.option)} if args.option else None
-    config = config_from_args(ImageNetDistillConfig, args, options)
-    if args.print_config:
-        print_config(config)
-        return 0
-    with distributed.main_process_lock(config.out):  # rank 0 holds the lock
-        result = distill_imagenet(config)
-    if distributed.is_main_process():
-        best = result["test_acc_best"]
-        best_text = "n/a" if best is None else f"{best:.4f}"
-        print(
-            f"imagenet {config.method} {result['teacher_arch']}({result['teacher_loss']}) -> "
-            f"{config.student} seed={config.seed}: last-epoch top-1 {result['test_acc_last']:.4f}; "
-            f"best-epoch top-1 {best_text}; teacher {result['teacher_test_acc']:.4f}"
-        )
-        print(f"run written to {config.out}")
-    return 0
+    extra = option_values(args)
+    return run_command(ImageNetDistillConfig, args, distill_imagenet, report, extra=extra)
+
+
+def report(config: Any, result: dict[str, Any]) -> None:
+    """The run's headline numbers, on stdout."""
+    best = result["test_acc_best"]
+    best_text = "n/a" if best is None else f"{best:.4f}"
+    print(
+        f"imagenet {config.method} {result['teacher_arch']}({result['teacher_loss']}) -> "
+        f"{config.student} seed={config.seed}: last-epoch top-1 {result['test_acc_last']:.4f}; "
+        f"best-epoch top-1 {best_text}; teacher {result['teacher_test_acc']:.4f}"
+    )
+    print(f"run written to {config.out}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 NAME = "eval"
 HELP = "evaluate a checkpoint (ours, torchvision's or mdistiller's weights) on ImageNet val/"
@@ -16,21 +17,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ... import distributed
-    from ...io import write_json
-    from ...vision.configs import config_from_args, print_config
+    from ...vision.configs import run_command
     from ..train import ImageNetEvalConfig, evaluate_checkpoint
 
-    config = config_from_args(ImageNetEvalConfig, args)
-    if args.print_config:
-        print_config(config)
-        return 0
-    metrics = evaluate_checkpoint(config)
-    if distributed.is_main_process():
-        print(
-            f"{metrics['arch']}: top-1 {metrics['test_acc']:.4f}, nll {metrics['test_nll']:.4f} "
-            f"on {metrics['n_images']} images of val/"
-        )
-        if config.out:
-            write_json(config.out, metrics)
-    return 0
+    return run_command(ImageNetEvalConfig, args, evaluate_checkpoint, report, lock=False)
+
+
+def report(config: Any, metrics: dict[str, Any]) -> None:
+    """The metrics on stdout, and in ``config.out`` when given."""
+    from ...io import write_json
+
+    print(
+        f"{metrics['arch']}: top-1 {metrics['test_acc']:.4f}, nll {metrics['test_nll']:.4f} "
+        f"on {metrics['n_images']} images of val/"
+    )
+    if config.out:
+        write_json(config.out, metrics)

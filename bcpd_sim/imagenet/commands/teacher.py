@@ -7,6 +7,7 @@ processes.
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 NAME = "teacher"
 HELP = "train an ImageNet teacher (resnet18/34/50, mobilenetv1) with the ce, mse or mse_logits loss"
@@ -28,24 +29,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ... import distributed
-    from ...vision.configs import config_from_args, print_config
+    from ...vision.configs import run_command
     from ..train import ImageNetTeacherConfig, train_imagenet_teacher
 
-    config = config_from_args(ImageNetTeacherConfig, args)
-    if args.print_config:
-        print_config(config)
-        return 0
-    with distributed.main_process_lock(config.out):  # rank 0 holds the lock
-        summary = train_imagenet_teacher(config)
-    if distributed.is_main_process():
-        best = summary["best_epoch_test_acc"]
-        best_text = "n/a (no held-out split)" if best is None else f"{best:.4f}"
-        print(
-            f"imagenet {config.arch} loss={config.loss} seed={config.seed} "
-            f"({summary['world_size']} process(es), {summary['per_rank_batch_size']} per process): "
-            f"last-epoch ({summary['last_epoch']}) top-1 {summary['last_epoch_test_acc']:.4f}; "
-            f"best-epoch ({summary['best_epoch']}) top-1 {best_text}"
-        )
-        print(f"run written to {config.out}")
-    return 0
+    return run_command(ImageNetTeacherConfig, args, train_imagenet_teacher, report)
+
+
+def report(config: Any, summary: dict[str, Any]) -> None:
+    """The run's headline numbers, on stdout."""
+    best = summary["best_epoch_test_acc"]
+    best_text = "n/a (no held-out split)" if best is None else f"{best:.4f}"
+    print(
+        f"imagenet {config.arch} loss={config.loss} seed={config.seed} "
+        f"({summary['world_size']} process(es), {summary['per_rank_batch_size']} per process): "
+        f"last-epoch ({summary['last_epoch']}) top-1 {summary['last_epoch_test_acc']:.4f}; "
+        f"best-epoch ({summary['best_epoch']}) top-1 {best_text}"
+    )
+    print(f"run written to {config.out}")

@@ -7,6 +7,7 @@ finished one).
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 NAME = "distill"
 HELP = "distil a teacher checkpoint into a student with KD, DKD, CRD, AT, PKT, SP, RKD or FitNet"
@@ -22,45 +23,42 @@ DESCRIPTION = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ...config import parse_override
     from ..configs import add_config_flags
     from ..distill.trainer import DistillConfig
 
     add_config_flags(parser, DistillConfig)
+    add_option_flag(parser, "--option beta=4 --option temperature=2")
+
+
+def add_option_flag(parser: argparse.ArgumentParser, example: str) -> None:
+    """``--option KEY=VALUE`` (repeatable): a method hyper-parameter, as ``method_options``."""
+    from ...config import parse_override
+
     parser.add_argument(
         "--option",
         action="append",
         type=parse_override,
         default=[],
         metavar="KEY=VALUE",
-        help="method hyper-parameter, e.g. --option beta=4 --option temperature=2 (repeatable; "
-        "same as --set method_options.KEY=VALUE)",
+        help=f"method hyper-parameter, e.g. {example} (repeatable; same as --set "
+        "method_options.KEY=VALUE)",
     )
 
 
-def config_from_args(args: argparse.Namespace):
-    """The validated :class:`DistillConfig` for parsed command-line arguments."""
-    from ..configs import config_from_args as load
-    from ..distill.trainer import DistillConfig
-
-    options = {"method_options": dict(args.option)} if args.option else None
-    return load(DistillConfig, args, options)
+def option_values(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The ``--option`` values as config keys (None: none given)."""
+    return {"method_options": dict(args.option)} if args.option else None
 
 
 def run(args: argparse.Namespace) -> int:
-    from ... import distributed
-    from ..configs import print_config
-    from ..distill.trainer import distill
+    from ..configs import run_command
+    from ..distill.trainer import DistillConfig, distill
 
-    config = config_from_args(args)
-    if args.print_config:
-        print_config(config)
-        return 0
-    # One writer at a time; under torchrun rank 0 holds the lock and reports.
-    with distributed.main_process_lock(config.out):
-        result = distill(config)
-    if not distributed.is_main_process():
-        return 0
+    return run_command(DistillConfig, args, distill, report, extra=option_values(args))
+
+
+def report(config: Any, result: dict[str, Any]) -> None:
+    """The run's headline numbers, on stdout."""
     best = result["test_acc_best"]
     print(
         f"{result['method']} {result['teacher_arch']}({result['teacher_loss']}) -> "
@@ -69,4 +67,3 @@ def run(args: argparse.Namespace) -> int:
         + ("n/a" if best is None else f"{100 * best:.2f}% (epoch {result['best_epoch']})")
         + f"; teacher {100 * result['teacher_test_acc']:.2f}%  [{config.out}]"
     )
-    return 0

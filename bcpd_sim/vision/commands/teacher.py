@@ -7,6 +7,7 @@ finished one).
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 NAME = "teacher"
 HELP = "train a teacher (ce, mse or mse_logits loss) on CIFAR-100 or the exact-BCPD synthetic data"
@@ -29,19 +30,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ... import distributed
-    from ..configs import config_from_args, print_config
+    from ..configs import run_command
     from ..train import TeacherConfig, train_teacher
 
-    config = config_from_args(TeacherConfig, args)
-    if args.print_config:
-        print_config(config)
-        return 0
-    # One writer at a time; under torchrun rank 0 holds the lock and reports.
-    with distributed.main_process_lock(config.out):
-        summary = train_teacher(config)
-    if not distributed.is_main_process():
-        return 0
+    return run_command(TeacherConfig, args, train_teacher, report)
+
+
+def report(config: Any, summary: dict[str, Any]) -> None:
+    """The run's headline numbers, on stdout."""
     best = summary["best_epoch_test_acc"]
     best_text = "n/a (no validation split)" if best is None else f"{best:.4f}"
     print(
@@ -56,4 +52,3 @@ def run(args: argparse.Namespace) -> int:
             f"{summary['bayes_test_acc']:.4f}"
         )
     print(f"run written to {config.out}")
-    return 0

@@ -6,7 +6,8 @@ The teacher is loaded from a checkpoint written by the teacher trainer, frozen
 autocast. :class:`DistillTrainer` is the shared :class:`~bcpd_sim.vision.trainer.Trainer` with
 three steps overridden (the criterion runs teacher, student and distiller; setup and compile
 include the teacher); the method's connectors, if any, are trained and checkpointed with the
-student.
+student. :func:`distill` runs a :class:`DistillConfig` as a :class:`DistillRun`, whose steps the
+ImageNet distillation overrides.
 
 A run directory holds what the trainer writes (``config.json``, ``metrics.csv``, ``summary.json``,
 ``checkpoints/``) plus ``teacher.json`` (the teacher's own test metrics, measured on the student's
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,7 @@ from ..pipeline import DeviceLoader
 from ..recipes import Recipe, get_recipe
 from ..runs import load_checkpoint, model_from_checkpoint
 from ..table import RESULT_FILE
-from ..trainer import Trainer, maybe_compile
+from ..trainer import ConfigRun, Trainer, maybe_compile
 from .base import Distiller, create_distiller, list_methods, method_class
 
 #: Data settings a distillation run inherits from its teacher unless given explicitly.
@@ -55,7 +56,40 @@ INHERITED_DATA_KEYS = ("data", "synthetic_preset", "num_classes", "data_seed", "
 
 
 @dataclass(frozen=True, kw_only=True)
-class DistillConfig(RunOptions, RecipeOptions, DataOptions):
+class DistillOptions:
+    """A distillation run's own fields and their checks; a config adds data, recipe and run
+    options."""
+
+    out: str = option("", "run directory (created; resumed if present)")
+    teacher: str = option("", "teacher checkpoint (e.g. RUN/checkpoints/last.pt)")
+    student: str = option(
+        "resnet20", "student model name", choices=model_names, label="student architecture"
+    )
+    method: str = option(
+        "kd", "distillation method", choices=list_methods, label="distillation method"
+    )
+    method_options: dict[str, Any] = option({}, "the method's hyper-parameters (--option K=V)")
+    seed: int = option(0, "training seed (init, data order)", range=(0, MAX_SEED))
+
+    def validate(self) -> Any:
+        """Every check that needs neither data nor the checkpoint's contents."""
+        if not self.out:
+            raise ConfigError("out must name the run directory (--out DIR)")
+        if not self.teacher:
+            raise ConfigError("teacher must name a teacher checkpoint (--teacher PATH)")
+        check_fields(self)
+        self.check_method()
+        self.make_recipe()  # the config's recipe options
+        if not Path(self.teacher).is_file():
+            raise FileNotFoundError(f"teacher checkpoint {self.teacher} does not exist")
+        return self
+
+    def check_method(self) -> None:
+        """Checks made before the recipe's: here none (a config adds its own)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class DistillConfig(DistillOptions, RunOptions, RecipeOptions, DataOptions):
     """Everything that defines a distillation run: its own fields plus the shared data options,
     recipe overrides and run options (:mod:`bcpd_sim.vision.configs`).
 
@@ -75,30 +109,11 @@ class DistillConfig(RunOptions, RecipeOptions, DataOptions):
         "validation split / synthetic world seed (default: the teacher's)",
         range=(0, MAX_SEED),
     )
-    out: str = option("", "run directory (created; resumed if present)")
-    teacher: str = option("", "teacher checkpoint (e.g. RUN/checkpoints/last.pt)")
-    student: str = option(
-        "resnet20", "student model name", choices=model_names, label="student architecture"
-    )
-    method: str = option(
-        "kd", "distillation method", choices=list_methods, label="distillation method"
-    )
-    method_options: dict[str, Any] = option({}, "the method's hyper-parameters (--option K=V)")
-    seed: int = option(0, "training seed (init, data order)", range=(0, MAX_SEED))
 
-    def validate(self) -> DistillConfig:
-        """Every check that needs neither data nor the checkpoint's contents."""
-        if not self.out:
-            raise ConfigError("out must name the run directory (--out DIR)")
-        if not self.teacher:
-            raise ConfigError("teacher must name a teacher checkpoint (--teacher PATH)")
-        check_fields(self)
+    def check_method(self) -> None:
+        """The method's options and the device."""
         method_class(self.method).check_options(self.method_options)
         resolve_device(self.device)
-        self.make_recipe()
-        if not Path(self.teacher).is_file():
-            raise FileNotFoundError(f"teacher checkpoint {self.teacher} does not exist")
-        return self
 
 
 def freeze(model: nn.Module) -> nn.Module:
@@ -249,6 +264,132 @@ def teacher_metrics(
     return t_metrics
 
 
+class DistillRun(ConfigRun):
+    """A distillation run, as steps: :meth:`load` (frozen teacher, data, recipe),
+    :meth:`method_options`, :meth:`teacher_loader` and :meth:`result`, plus those of
+    :class:`~bcpd_sim.vision.trainer.ConfigRun`; the ImageNet run overrides them."""
+
+    trainer_class = DistillTrainer
+
+    def __init__(self, config: DistillOptions) -> None:
+        super().__init__(config)
+        self.resolved_data: dict[str, Any] = {}
+        self.dataset = ""
+
+    def load(self) -> tuple[nn.Module, dict[str, Any], Any, Recipe]:
+        """The frozen teacher on the device, its checkpoint (without weights), the data and the
+        recipe; sets :attr:`resolved_data` and :attr:`dataset`."""
+        config = self.config
+        t_ckpt = load_checkpoint(config.teacher, "cpu")
+        t_cfg = t_ckpt.get("config") or {}
+        inherited = resolve_data(config, t_cfg)
+        recipe = config.make_recipe(val_size=_teacher_val_size(t_cfg))
+        resolved = replace(
+            config,
+            data=inherited["data"],
+            data_dir=config.data_dir or t_cfg.get("data_dir"),
+            synthetic_preset=inherited["synthetic_preset"] or "easy",
+            num_classes=inherited["num_classes"],
+            data_seed=inherited["data_seed"] or 0,
+        )
+        data = load_for_recipe(recipe, **fields_of(resolved, DataOptions))
+        teacher = model_from_checkpoint(
+            t_ckpt, self.device, num_classes=data.num_classes, source=config.teacher
+        )
+        del t_ckpt["model"]
+        self.resolved_data = {k: inherited[k] for k in INHERITED_DATA_KEYS if k != "val_size"}
+        self.dataset = data.source
+        if data.source == "synthetic":
+            self.dataset = f"synthetic-{resolved.synthetic_preset}"
+        return freeze(teacher), t_ckpt, data, recipe
+
+    def method_options(self, tinfo: dict[str, Any], data: Any) -> dict[str, Any]:
+        """The distiller's options: the config's, plus what the method needs from the data."""
+        options = dict(self.config.method_options)
+        # e.g. CRD's memory bank: one row per image
+        if method_class(self.config.method).needs_index:
+            options.setdefault("n_data", len(data.train))
+            options.setdefault("labels", data.train.labels)
+        return options
+
+    def teacher_loader(self, data: Any, recipe: Recipe) -> Any:
+        """The loader of the teacher's test metrics (None: a device loader of ``data.test``)."""
+        return None
+
+    def result(
+        self, common: dict[str, Any], summary: dict[str, Any], t_metrics: dict[str, float]
+    ) -> dict[str, Any]:
+        """The ``result.json`` record: the fields every run has (``common``) and the data's."""
+        return {
+            **common,
+            "protocol": summary["protocol"],
+            "test_top5_last": summary.get("last_epoch_test_top5"),
+            "test_top5_best": summary.get("best_epoch_test_top5"),
+            "teacher_mse_to_pstar": t_metrics.get("mse_pstar"),
+            "teacher_kl_to_pstar": t_metrics.get("kl_pstar"),
+            "student_mse_to_pstar": summary.get("last_epoch_test_mse_pstar"),
+            "student_kl_to_pstar": summary.get("last_epoch_test_kl_pstar"),
+        }
+
+    def train(self, **fit_kwargs: Any) -> dict[str, Any]:
+        """Load, build and fit; the result record (rank 0 writes ``result.json``)."""
+        config = self.config
+        teacher, t_ckpt, data, recipe = self.load()
+        tinfo = teacher_summary(t_ckpt, config.teacher)
+        options = self.method_options(tinfo, data)
+        torch.manual_seed(config.seed)
+        student = self.create_model(config.student, data.num_classes)
+        distiller = create_distiller(config.method, teacher, student, **options)
+        run_dir = Path(config.out)
+        loader = self.teacher_loader(data, recipe)
+        t_metrics = teacher_metrics(
+            run_dir, teacher, tinfo, data, recipe, self.device, self.dist, loader
+        )
+        record = self.record()
+        record.update(
+            kind="distill",
+            arch=config.student,
+            teacher_arch=tinfo["arch"],
+            teacher_loss=tinfo["loss"],
+            resolved_data=self.resolved_data,
+            method_hparams=distiller.hparams,
+        )
+        trainer = self.make_trainer(
+            student,
+            teacher,
+            distiller,
+            data,
+            recipe,
+            config=record,
+            arch=config.student,
+            desc=f"{config.method} {tinfo['arch']}({tinfo['loss']})->{config.student}",
+        )
+        summary = trainer.fit(**fit_kwargs)
+        common = {
+            "kind": "distill",
+            "dataset": self.dataset,
+            "teacher_arch": tinfo["arch"],
+            "student_arch": config.student,
+            "method": config.method,
+            "method_hparams": distiller.hparams,
+            "teacher_loss": tinfo["loss"],
+            "teacher_checkpoint": tinfo["checkpoint"],
+            "teacher_seed": tinfo["seed"],
+            "seed": config.seed,
+            "recipe": recipe.name,
+            "epochs": summary["last_epoch"],
+            "best_epoch": summary["best_epoch"],
+            "test_acc_last": summary["last_epoch_test_acc"],
+            "test_acc_best": summary["best_epoch_test_acc"],
+            "val_acc_best": summary["best_epoch_val_acc"],
+            "teacher_test_acc": t_metrics["acc"],
+        }
+        result = self.result(common, summary, t_metrics)
+        if self.dist.is_main:
+            write_json(run_dir / RESULT_FILE, result)
+        return result
+
+
 def distill(
     config: DistillConfig,
     *,
@@ -257,99 +398,7 @@ def distill(
 ) -> dict[str, Any]:
     """Run one distillation (teacher checkpoint, student arch, method, recipe, seed) into
     ``config.out``; return the flat result record (also written as ``result.json``)."""
-    from ..models import create_model
-
-    config.validate()
-    ctx, device = distributed.setup(config.device)
-    t_ckpt = load_checkpoint(config.teacher, "cpu")
-    t_cfg = t_ckpt.get("config") or {}
-    inherited = resolve_data(config, t_cfg)
-    recipe = config.make_recipe(val_size=_teacher_val_size(t_cfg))
-    resolved = replace(
-        config,
-        data=inherited["data"],
-        data_dir=config.data_dir or t_cfg.get("data_dir"),
-        synthetic_preset=inherited["synthetic_preset"] or "easy",
-        num_classes=inherited["num_classes"],
-        data_seed=inherited["data_seed"] or 0,
-    )
-    data = load_for_recipe(recipe, **fields_of(resolved, DataOptions))
-    teacher = model_from_checkpoint(
-        t_ckpt, device, num_classes=data.num_classes, source=config.teacher
-    )
-    del t_ckpt["model"]
-    freeze(teacher)
-    tinfo = teacher_summary(t_ckpt, config.teacher)
-
-    torch.manual_seed(config.seed)
-    student = create_model(config.student, num_classes=data.num_classes)
-    options = dict(config.method_options)
-    if method_class(config.method).needs_index:  # e.g. CRD's memory bank: one row per image
-        options.setdefault("n_data", len(data.train))
-        options.setdefault("labels", data.train.labels)
-    distiller = create_distiller(config.method, teacher, student, **options)
-
-    run_dir = Path(config.out)
-    t_metrics = teacher_metrics(run_dir, teacher, tinfo, data, recipe, device, ctx)
-
-    record = asdict(config)
-    record.update(
-        kind="distill",
-        arch=config.student,
-        teacher_arch=tinfo["arch"],
-        teacher_loss=tinfo["loss"],
-        resolved_data={k: inherited[k] for k in INHERITED_DATA_KEYS if k != "val_size"},
-        method_hparams=distiller.hparams,
-    )
-    trainer = DistillTrainer(
-        run_dir,
-        student,
-        teacher,
-        distiller,
-        data,
-        recipe,
-        seed=config.seed,
-        config=record,
-        arch=config.student,
-        device=device,
-        augment=config.augment,
-        compile=config.compile,
-        desc=f"{config.method} {tinfo['arch']}({tinfo['loss']})->{config.student}",
-        dist=ctx,
-    )
-    summary = trainer.fit(resume=resume, on_epoch_end=on_epoch_end)
-    dataset = data.source
-    if data.source == "synthetic":
-        dataset = f"synthetic-{resolved.synthetic_preset}"
-    result = {
-        "kind": "distill",
-        "dataset": dataset,
-        "teacher_arch": tinfo["arch"],
-        "student_arch": config.student,
-        "method": config.method,
-        "method_hparams": distiller.hparams,
-        "teacher_loss": tinfo["loss"],
-        "teacher_checkpoint": tinfo["checkpoint"],
-        "teacher_seed": tinfo["seed"],
-        "seed": config.seed,
-        "recipe": recipe.name,
-        "protocol": summary["protocol"],
-        "epochs": summary["last_epoch"],
-        "best_epoch": summary["best_epoch"],
-        "test_acc_last": summary["last_epoch_test_acc"],
-        "test_acc_best": summary["best_epoch_test_acc"],
-        "test_top5_last": summary.get("last_epoch_test_top5"),
-        "test_top5_best": summary.get("best_epoch_test_top5"),
-        "val_acc_best": summary["best_epoch_val_acc"],
-        "teacher_test_acc": t_metrics["acc"],
-        "teacher_mse_to_pstar": t_metrics.get("mse_pstar"),
-        "teacher_kl_to_pstar": t_metrics.get("kl_pstar"),
-        "student_mse_to_pstar": summary.get("last_epoch_test_mse_pstar"),
-        "student_kl_to_pstar": summary.get("last_epoch_test_kl_pstar"),
-    }
-    if ctx.is_main:
-        write_json(run_dir / RESULT_FILE, result)
-    return result
+    return DistillRun(config).run(resume=resume, on_epoch_end=on_epoch_end)
 
 
 def is_finished(run_dir: str | Path) -> bool:
