@@ -195,7 +195,7 @@ def test_bad_cnn_configs_are_refused_naming_the_key(overrides, fragment):
         load_config("cnn_tiny", overrides=overrides)
 
 
-@pytest.mark.parametrize("preset", ["cnn_tiny", "cnn_large"])
+@pytest.mark.parametrize("preset", ["cnn_tiny", "cnn_quick", "cnn_large"])
 def test_cnn_presets_validate_and_round_trip(preset, tmp_path):
     cfg = load_config(preset)
     assert cfg.model == "cnn"
