@@ -6,6 +6,12 @@ d = 30, delta = 1, noise variance 6). The reference loop (an ``nn.Module`` per m
 ``DataLoader``, ``torch.optim.SGD``) is timed on ``--ref-members`` members and extrapolated per
 member to the full count; the output says so.
 
+On the CPU it also measures the machine's own limit for the same work: the batched matmuls a
+training step must do (forward, weight gradients, input gradients; ``torch.bmm`` at the trainer's
+shapes, each in its faster orientation, back to back) and the validation forward passes, timed
+alone. The trainer's fraction of that limit is (work at the limit's rate) / (trainer's time), and
+a breakdown measures where the rest of an epoch goes. The last line is ``RESULT {json}``.
+
     python benchmarks/bench_ensemble.py                      # CPU: 64 members, target >= 8x
     python benchmarks/bench_ensemble.py --epochs 10          # quicker, same per-step ratio
     python benchmarks/bench_ensemble.py --gpu-target         # 1,024 teacher/student pairs
@@ -100,9 +106,9 @@ def _reset_peak(device: torch.device) -> None:
         torch.cuda.reset_peak_memory_stats()
 
 
-def time_reference(args, device, tr, va, soft=None) -> float:
-    """Seconds per member of the reference loop, measured on ``args.ref_members`` members
-    (after an untimed one-epoch warm-up on 64 points)."""
+def time_reference(args, device, tr, va, soft=None) -> tuple[float, float]:
+    """Wall and CPU seconds per member of the reference loop, measured on ``args.ref_members``
+    members (after an untimed one-epoch warm-up on 64 points)."""
     reference_member(
         0,
         tr.x[:64],
@@ -116,7 +122,7 @@ def time_reference(args, device, tr, va, soft=None) -> float:
         soft=None if soft is None else soft[:64],
     )
     _sync(device)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for seed in range(args.ref_members):
         reference_member(
             seed,
@@ -131,7 +137,8 @@ def time_reference(args, device, tr, va, soft=None) -> float:
             soft=soft,
         )
     _sync(device)
-    return (time.perf_counter() - t0) / args.ref_members
+    n = args.ref_members
+    return (time.perf_counter() - t0) / n, (time.process_time() - c0) / n
 
 
 def run_options(args, device, va) -> dict:
@@ -166,6 +173,282 @@ def warm_up(args, device, tr, va) -> None:
     _sync(device)
 
 
+# ------------------------------------------------------------------ the machine's own limit
+
+
+def _seconds_per_call(fn, *, budget_s: float = 0.3, repeats: int = 5, best: bool = True) -> float:
+    """Seconds per call of ``fn``: the best (or the median) of ``repeats`` timed batches."""
+    fn()
+    t0 = time.perf_counter()
+    fn()
+    one = max(time.perf_counter() - t0, 1e-7)
+    inner = max(1, int(budget_s / repeats / one))
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(inner):
+            fn()
+        times.append((time.perf_counter() - t0) / inner)
+    return min(times) if best else float(np.median(times))
+
+
+def step_flops(e: int, b: int, sizes: list[int]) -> int:
+    """Matmul FLOPs of one training step: forward, weight gradients, and input gradients of
+    every layer but the first (bias terms and elementwise work not counted)."""
+    pairs = list(zip(sizes[:-1], sizes[1:]))
+    per = sum(3 * fi * fo for fi, fo in pairs) - sizes[0] * sizes[1]
+    return 2 * e * b * per
+
+
+def val_flops(e: int, n: int, sizes: list[int]) -> int:
+    """Matmul FLOPs of one validation pass (forward only) over ``n`` points."""
+    return 2 * e * n * sum(fi * fo for fi, fo in zip(sizes[:-1], sizes[1:]))
+
+
+def _fastest(candidates: list) -> tuple[float, object]:
+    """The fastest of several equivalent matmul calls, timed alone: (seconds, call)."""
+    return min(((_seconds_per_call(c, budget_s=0.1), c) for c in candidates), key=lambda t: t[0])
+
+
+def gemm_limit(e: int, b: int, sizes: list[int], n_val: int, chunk: int) -> dict:
+    """The machine's limit for the trainer's matmul work, with ``torch.bmm`` on float32.
+
+    Each matmul of a training step (batch ``b``, ``e`` members) and of a validation pass
+    (``n_val`` points in chunks of ``chunk``, inputs shared by all members) is timed alone in
+    both orientations of its result (``A B`` or ``(A B)^T = B^T A^T``); the faster ones are
+    then run back to back, as a step or a validation pass must, and timed again.
+    """
+    g = torch.Generator().manual_seed(0)
+
+    def rnd(*shape):
+        return torch.randn(*shape, generator=g)
+
+    pairs = list(zip(sizes[:-1], sizes[1:]))
+    w = [rnd(e, fo, fi) * fi**-0.5 for fi, fo in pairs]
+    acts = [rnd(e, b, n) for n in sizes]  # layer inputs / outputs
+    grads = [rnd(e, b, n) for n in sizes]  # gradients w.r.t. them
+    calls = []
+    for i, (fi, fo) in enumerate(pairs):
+        x, wi, go = acts[i], w[i], grads[i + 1]
+        y, yt = torch.empty(e, b, fo), torch.empty(e, fo, b)
+        dw, dwt = torch.empty(e, fo, fi), torch.empty(e, fi, fo)
+        calls.append(
+            [
+                lambda x=x, wi=wi, y=y: torch.bmm(x, wi.transpose(1, 2), out=y),
+                lambda x=x, wi=wi, yt=yt: torch.bmm(wi, x.transpose(1, 2), out=yt),
+            ]
+        )
+        calls.append(
+            [
+                lambda x=x, go=go, dw=dw: torch.bmm(go.transpose(1, 2), x, out=dw),
+                lambda x=x, go=go, dwt=dwt: torch.bmm(x.transpose(1, 2), go, out=dwt),
+            ]
+        )
+        if i > 0:
+            dx, dxt = torch.empty(e, b, fi), torch.empty(e, fi, b)
+            calls.append(
+                [
+                    lambda wi=wi, go=go, dx=dx: torch.bmm(go, wi, out=dx),
+                    lambda wi=wi, go=go, dxt=dxt: torch.bmm(
+                        wi.transpose(1, 2), go.transpose(1, 2), out=dxt
+                    ),
+                ]
+            )
+    step_calls = [_fastest(c)[1] for c in calls]
+
+    def step():
+        for c in step_calls:
+            c()
+
+    xv = rnd(n_val, sizes[0])
+    vcalls = []
+    h_in = [None] + [torch.empty(e, chunk, n) for n in sizes[1:-1]]
+    for i, (_fi, fo) in enumerate(pairs):
+        x = xv[:chunk].unsqueeze(0).expand(e, -1, -1) if i == 0 else h_in[i]
+        y = h_in[i + 1] if i + 1 < len(pairs) else torch.empty(e, chunk, fo)
+        yt = torch.empty(e, fo, chunk)
+        vcalls.append(
+            _fastest(
+                [
+                    lambda x=x, wi=w[i], y=y: torch.bmm(x, wi.transpose(1, 2), out=y),
+                    lambda x=x, wi=w[i], yt=yt: torch.bmm(wi, x.transpose(1, 2), out=yt),
+                ]
+            )[1]
+        )
+
+    def validation():
+        for _ in range(-(-n_val // chunk)):
+            for c in vcalls:
+                c()
+
+    t_step = _seconds_per_call(step, budget_s=1.0)
+    t_val = _seconds_per_call(validation, budget_s=1.0, repeats=3)
+    return {
+        "step_s": t_step,
+        "val_s": t_val,
+        "step_flops": step_flops(e, b, sizes),
+        "val_flops": val_flops(e, n_val, sizes),
+    }
+
+
+def breakdown(args, device, tr, va) -> dict:
+    """Where one epoch of the trainer's time goes, measured on the trainer's own objects."""
+    from bcpd_sim.ensemble import trainer as tm
+    from bcpd_sim.ensemble.losses import loss_and_grad
+    from bcpd_sim.ensemble.plan import make_plan
+    from bcpd_sim.ensemble.shuffle import permutations
+
+    opts = run_options(args, device, va) | {"epochs": 1, "capture": "eager"}
+    plan = make_plan(tr.x, tr.y, members=args.members, loss=args.loss, **opts)
+    ((width, index),) = plan.groups().items()
+    data = tm.DeviceSplit.of(plan.train, plan.device, plan.dtype)
+    val = tm.DeviceSplit.of(plan.val, plan.device, plan.dtype)
+    g = tm._GroupTrainer(plan, width, index, data, val, False)
+    g.s_idx.copy_(permutations(g.seeds, 0, g.n_m.tolist(), hashes=g.hashes)[:, : plan.batch_size])
+    g.s_valid.fill_(1.0)
+    g.s_lr.fill_(args.lr)
+    mom = g.opt.fused_momentum
+    xb = g.ws.gather(g.data.x, g.s_idx)
+
+    def gather():
+        g.ws.gather(g.data.x, g.s_idx)
+        g.data.batch(g.s_idx, g.rows)
+
+    def loss():
+        per, gz = loss_and_grad(plan.loss, g.ws.acts[-1], **g.data.batch(g.s_idx, g.rows))
+        wgt = g.s_valid / g.s_valid.sum(1, keepdim=True).clamp(min=1.0)
+        g.loss_acc.add_((per * g.s_valid).sum(1))
+        return gz * wgt.unsqueeze(-1)
+
+    gz = loss()
+
+    def backward():
+        if mom is None:
+            g.opt.step(g.ws.backward(g.params, xb, gz), g.s_lr)
+        else:
+            g.ws.backward(g.params, xb, gz, into=g.opt.state, beta=mom, lr=g.s_lr)
+
+    state = g.opt.state if mom is not None else g.ws.grads
+
+    def gemms():  # the matmul calls of Workspace.forward and .backward, nothing else
+        h = xb
+        for i in range(len(g.params) // 2 - 1):
+            w, b = g.params[2 * i], g.params[2 * i + 1]
+            torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2), out=g.ws.acts[i])
+            h = g.ws.acts[i]
+        w, b = g.params[-2], g.params[-1]
+        torch.baddbmm(b.unsqueeze(2), w, h.transpose(1, 2), out=g.ws.logits_t)
+        d = gz
+        for i in reversed(range(len(g.params) // 2)):
+            inp = g.ws.acts[i - 1] if i > 0 else xb
+            state[2 * i].baddbmm_(d.transpose(1, 2), inp, beta=mom or 0.0)
+            state[2 * i + 1].unsqueeze(1).baddbmm_(g.ws.ones, d, beta=mom or 0.0)
+            if i > 0:
+                torch.bmm(d, g.params[2 * i], out=g.ws.dh[i - 1])
+                d = g.ws.dh[i - 1]
+
+    lr = g.s_lr
+
+    def update():
+        for p, d in zip(g.params, state):
+            p.addcmul_(d, lr.view((-1,) + (1,) * (p.dim() - 1)), value=-1.0)
+
+    def shuffle():
+        permutations(g.seeds, 0, g.n_m.tolist(), hashes=g.hashes)
+
+    per_step = {
+        "gather": gather,
+        "forward": lambda: g.ws.forward(g.params, xb),
+        "loss": loss,
+        "backward_update": backward,
+        "gemms": gemms,
+        "update": update,
+        "step": lambda: g.step(False),
+    }
+    t = {k: _seconds_per_call(f, best=False) for k, f in per_step.items()}
+    t["shuffle"] = _seconds_per_call(shuffle, best=False)
+    act, lrs = g.train_epoch(0)
+    t0 = time.perf_counter()
+    act, lrs = g.train_epoch(0)
+    t["epoch_train"] = time.perf_counter() - t0
+    t["validation"] = _seconds_per_call(lambda: g.evaluate(0, act, lrs), budget_s=1.0, repeats=3)
+    t["steps"] = g.n_steps
+    return t
+
+
+def report_limit(args, t_ens: float, steps_per_epoch: int, in_dim: int) -> dict:
+    """Print the trainer's FLOP rate against the measured limit; return the numbers."""
+    from bcpd_sim.ensemble.plan import PAPER_WIDTH
+    from bcpd_sim.ensemble.trainer import validation_chunk
+
+    sizes = [in_dim, *PAPER_WIDTH, 10]
+    chunk = validation_chunk(args.members, max(sizes[1:]), args.n_val)
+    lim = gemm_limit(args.members, args.batch_size, sizes, args.n_val, chunk)
+    steps = steps_per_epoch * args.epochs
+    flops = steps * lim["step_flops"] + args.epochs * lim["val_flops"]
+    t_lim = steps * lim["step_s"] + args.epochs * lim["val_s"]
+    frac = t_lim / t_ens
+    step_rate = lim["step_flops"] / lim["step_s"] / 1e9
+    val_rate = lim["val_flops"] / lim["val_s"] / 1e9
+    print(
+        f"limit (torch.bmm alone at the trainer's shapes, {torch.get_num_threads()} thread(s)): "
+        f"training step {lim['step_s'] * 1e3:.2f} ms ({step_rate:.1f} GFLOP/s), validation pass "
+        f"{lim['val_s'] * 1e3:.0f} ms ({val_rate:.1f} GFLOP/s)"
+    )
+    print(
+        f"trainer: {flops / 1e12:.2f} TFLOP of matmuls in {t_ens:.2f} s = "
+        f"{flops / t_ens / 1e9:.1f} GFLOP/s; the limit does it in {t_lim:.2f} s "
+        f"({flops / t_lim / 1e9:.1f} GFLOP/s): {100 * frac:.0f}% of the limit "
+        f"({'meets' if frac >= 0.7 else 'MISSES'} the 70% target)"
+    )
+    return {
+        "achieved_gflops": round(flops / t_ens / 1e9, 2),
+        "limit_gflops": round(flops / t_lim / 1e9, 2),
+        "fraction_of_limit": round(frac, 3),
+        "limit_step_ms": round(lim["step_s"] * 1e3, 3),
+        "limit_val_ms": round(lim["val_s"] * 1e3, 2),
+        "limit_seconds": round(t_lim, 2),
+        "_lim": lim,
+    }
+
+
+def report_breakdown(args, device, tr, va, lim: dict) -> dict:
+    """Print where an epoch goes (measured stage by stage); return the seconds per epoch."""
+    t = breakdown(args, device, tr, va)
+    n = t["steps"]
+    epoch = t["epoch_train"] + t["validation"]
+    other = t["step"] - t["gemms"] - t["update"] - t["gather"]
+    rows = [
+        ("batched matmuls, as the trainer calls them", n * t["gemms"]),
+        ("  of which the limit (bmm alone, fastest orientation)", n * lim["step_s"]),
+        ("parameter update p -= lr * buf", n * t["update"]),
+        ("batch gather (inputs, labels)", n * t["gather"]),
+        ("rest of the step (bias, ReLU, loss and its gradient, dispatch)", n * other),
+        ("per-step loop (index copies, Python)", t["epoch_train"] - n * t["step"]),
+        ("  of which the epoch's shuffle", t["shuffle"]),
+        ("validation pass", t["validation"]),
+        ("  of which the limit (bmm alone)", lim["val_s"]),
+    ]
+    print(f"where one epoch goes ({torch.get_num_threads()} thread(s), seconds per epoch):")
+    for name, sec in rows:
+        share = "" if name.startswith("  ") else f" {100 * sec / epoch:5.1f}%"
+        print(f"  {name:<66} {sec:7.3f}{share}")
+    print(
+        f"  {'epoch (measured: training steps + validation)':<66} {epoch:7.3f}"
+        f"   [stages of one step: forward {t['forward'] * 1e3:.2f} ms, loss "
+        f"{t['loss'] * 1e3:.2f} ms, backward+update {t['backward_update'] * 1e3:.2f} ms, "
+        f"whole step {t['step'] * 1e3:.2f} ms]"
+    )
+    keys = ("gemms", "update", "gather", "forward", "loss", "backward_update", "step")
+    out = {f"{k}_ms": round(t[k] * 1e3, 3) for k in keys}
+    out.update(
+        epoch_train_s=round(t["epoch_train"], 3),
+        validation_s=round(t["validation"], 3),
+        shuffle_s=round(t["shuffle"], 4),
+    )
+    return out
+
+
 def run_cpu_style(args, device) -> int:
     tr, va = paper_data(args.n_train, args.n_val)
     warm_up(args, device, tr, va)
@@ -195,9 +478,7 @@ def run_cpu_style(args, device) -> int:
         f"peak memory {mem_ens}"
     )
     _reset_peak(device)
-    c0 = time.process_time()
-    per = time_reference(args, device, tr, va)
-    c_per = (time.process_time() - c0) / args.ref_members
+    per, c_per = time_reference(args, device, tr, va)
     t_ref = per * args.members
     print(
         f"reference loop: {per:.2f} s wall ({c_per:.2f} s CPU) per member measured on "
@@ -208,12 +489,30 @@ def run_cpu_style(args, device) -> int:
     target = args.target if args.target is not None else (8.0 if device.type == "cpu" else 200.0)
     verdict = "meets" if ratio >= target else "MISSES"
     print(f"speed-up (wall): {ratio:.1f}x ({verdict} the {target:g}x target)")
+    result = {
+        "members": args.members,
+        "epochs": args.epochs,
+        "threads": torch.get_num_threads(),
+        "seconds": round(t_ens, 2),
+        "cpu_seconds": round(c_ens, 2),
+        "reference_seconds": round(t_ref, 1),
+        "speedup": round(ratio, 2),
+        "target_met": ratio >= target,
+    }
     if device.type == "cpu":
         # CPU seconds are robust to other processes sharing the cores (exact for one thread).
+        load = os.getloadavg()[0]
         print(
             f"speed-up (CPU time): {c_per * args.members / c_ens:.1f}x; load average "
-            f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+            f"{load:.1f} on {os.cpu_count()} cores"
         )
+        result["load_average"] = round(load, 2)
+        if not args.no_limit:
+            lim = report_limit(args, t_ens, steps // args.epochs, tr.x.shape[1])
+            result["limit_target_met"] = lim["fraction_of_limit"] >= 0.7
+            result.update({k: v for k, v in lim.items() if not k.startswith("_")})
+            result["breakdown"] = report_breakdown(args, device, tr, va, lim["_lim"])
+    print("RESULT " + json.dumps(result), flush=True)
     return 0
 
 
@@ -257,8 +556,8 @@ def run_gpu_target(args, device) -> int:
         f"{teachers.config['capture_used']}/{students.config['capture_used']}), peak memory "
         f"{_peak_memory(device)}"
     )
-    per_t = time_reference(args, device, tr, va)
-    per_s = time_reference(args, device, tr, va, soft=soft[0].cpu().numpy())
+    per_t = time_reference(args, device, tr, va)[0]
+    per_s = time_reference(args, device, tr, va, soft=soft[0].cpu().numpy())[0]
     t_ref = (per_t + per_s) * args.members
     print(
         f"reference loop: {per_t:.1f} s per teacher + {per_s:.1f} s per student measured on "
@@ -288,6 +587,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--target", type=float, default=None, help="speed-up target to report against")
     p.add_argument("--gpu-target", action="store_true", help="1,024 teacher/student pairs")
+    p.add_argument(
+        "--no-limit", action="store_true", help="CPU: skip the matmul limit and the breakdown"
+    )
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -246,6 +246,9 @@ class _GroupTrainer:
         self.graphs: dict[bool, Any] = {}
         self.graph_ok = use_graph
         self.selection = _Selection(plan.select, self.params, dev)
+        self.validation = (
+            None if val is None else _Validation(self.params, val, plan.loss, plan.val_loss_ok)
+        )
         self.epoch_rows: list[tuple[np.ndarray, torch.Tensor]] = []  # (lr, metrics) per epoch
 
     # ---------------------------------------------------------------- one step
@@ -258,8 +261,21 @@ class _GroupTrainer:
         cnt = self.s_valid.sum(1, keepdim=True).clamp(min=1.0)
         wgt = self.s_valid / cnt
         self.loss_acc.add_((per * self.s_valid).sum(1))
-        grads = self.ws.backward(self.params, xb, g * wgt.unsqueeze(-1))
-        self.opt.step(grads, self.s_lr, self.s_active if masked else None)
+        g = g * wgt.unsqueeze(-1)
+        mom = self.opt.fused_momentum
+        if mom is None:
+            grads = self.ws.backward(self.params, xb, g)
+            self.opt.step(grads, self.s_lr, self.s_active if masked else None)
+            return
+        # Momentum SGD fused into the backward pass; on a masked step every member is updated
+        # the same way and the inactive ones are then put back exactly as they were.
+        if masked:
+            self.opt.hold()
+        self.ws.backward(self.params, xb, g, into=self.opt.state, beta=mom, lr=self.s_lr)
+        if masked:
+            self.opt.release(self.s_active)
+        else:
+            self.opt.count()
 
     def run_step(self, masked: bool) -> None:
         """The step, replayed from a captured graph where capture works."""
@@ -314,9 +330,7 @@ class _GroupTrainer:
         tl = (self.loss_acc.double() / self.n_m_t.double()).where(act_t, math.nan)
         vacc = vloss = vnll = nan
         if self.val is not None:
-            vacc, vloss, vnll = _evaluate_val(
-                self.params, self.val, self.plan.loss, self.plan.val_loss_ok
-            )
+            vacc, vloss, vnll = self.validation(self.params)
             self.selection.update(epoch, vacc, vloss, act_t, self.params)
             vacc, vloss, vnll = (v.where(act_t, math.nan) for v in (vacc, vloss, vnll))
         self.epoch_rows.append((lr, torch.stack([tl, vacc, vloss, vnll])))
@@ -381,35 +395,66 @@ class _GroupTrainer:
         )
 
 
-def _evaluate_val(
-    params: list[torch.Tensor], val: DeviceSplit, loss: Loss, loss_ok: bool
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Per-member validation accuracy, training-loss value (NaN when unavailable) and NLL."""
-    xv, yv = val.x, val.y
-    e = params[0].shape[0]
-    nv = xv.shape[0]
-    wmax = max(p.shape[-1] for p in params)
-    chunk = max(256, int(2**21 // max(1, e * wmax)))  # activations stay cache-sized
-    correct = torch.zeros(e, dtype=torch.float64, device=xv.device)
-    lsum = torch.zeros_like(correct)
-    nsum = torch.zeros_like(correct)
-    rows = torch.arange(e, device=xv.device)[:, None]
-    with torch.no_grad():
-        for a in range(0, nv, chunk):
-            sl = slice(a, a + chunk)
-            z = mlp.logits(params, xv[sl])
-            yb = yv[sl].unsqueeze(0).expand(e, -1)
-            correct += (z.argmax(-1) == yb).sum(1).double()
-            logp = torch.log_softmax(z.double(), -1)
-            nsum += -logp.gather(-1, yb.unsqueeze(-1)).squeeze(-1).sum(1)
-            if loss_ok:
-                idx = torch.arange(a, min(a + chunk, nv), device=xv.device).unsqueeze(0)
-                idx = idx.expand(e, -1)
-                inputs = val.batch(idx, rows) | {"y": yb}
-                per, _ = loss_and_grad(loss, z, **inputs)
-                lsum += per.double().sum(1)
-    vloss = lsum / nv if loss_ok else torch.full_like(lsum, math.nan)
-    return correct / nv, vloss, nsum / nv
+def validation_chunk(members: int, width: int, n_val: int) -> int:
+    """Validation points per chunk: activations of about 2**21 numbers (8 MB in float32)."""
+    return max(1, min(n_val, int(2**21 // max(1, members * width))))
+
+
+class _Validation:
+    """Per-member validation metrics of one group, in chunks of validation points with reused
+    activation buffers (fresh multi-megabyte tensors every chunk would cost page faults).
+
+    The shared inputs go through batched matmuls with a stride-0 member axis (no copy per
+    member), the output layer is computed transposed (``W h^T``, a wide result) as in the
+    training step, and the accuracy's argmax reads a contiguous copy of the small logits.
+    """
+
+    def __init__(self, params: list[torch.Tensor], val: DeviceSplit, loss: Loss, ok: bool):
+        self.val, self.loss, self.loss_ok = val, loss, ok
+        self.e = e = params[0].shape[0]
+        self.nv = nv = val.x.shape[0]
+        self.chunk = validation_chunk(e, max(p.shape[-2] for p in params[::2]), nv)
+        self.buffers: dict[int, list[torch.Tensor]] = {}
+        self.rows = torch.arange(e, device=val.x.device)[:, None]
+
+    def _buffers(self, m: int, params: list[torch.Tensor]) -> list[torch.Tensor]:
+        if m not in self.buffers:
+            kw = {"dtype": params[0].dtype, "device": params[0].device}
+            hidden = [torch.empty(self.e, m, w.shape[1], **kw) for w in params[:-2:2]]
+            self.buffers[m] = [*hidden, torch.empty(self.e, params[-2].shape[1], m, **kw)]
+        return self.buffers[m]
+
+    def __call__(self, params: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+        """Accuracy, training-loss value (NaN when unavailable) and NLL per member."""
+        val, e, nv = self.val, self.e, self.nv
+        dev = val.x.device
+        correct = torch.zeros(e, dtype=torch.float64, device=dev)
+        lsum = torch.zeros_like(correct)
+        nsum = torch.zeros_like(correct)
+        with torch.no_grad():
+            for a in range(0, nv, self.chunk):
+                m = min(self.chunk, nv - a)
+                bufs = self._buffers(m, params)
+                h = val.x[a : a + m].unsqueeze(0).expand(e, -1, -1)
+                for i, out in enumerate(bufs[:-1]):
+                    w, b = params[2 * i], params[2 * i + 1]
+                    h = torch.relu_(torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2), out=out))
+                zt = torch.baddbmm(
+                    params[-1].unsqueeze(2), params[-2], h.transpose(1, 2), out=bufs[-1]
+                )
+                y = val.y[a : a + m]
+                z = zt.transpose(1, 2)
+                correct += (z.contiguous().argmax(-1) == y).sum(1).double()
+                zd = zt.double()
+                zy = zd.gather(1, y.view(1, 1, m).expand(e, 1, m)).squeeze(1)
+                nsum += (torch.logsumexp(zd, 1) - zy).sum(1)
+                if self.loss_ok:
+                    idx = torch.arange(a, a + m, device=dev).unsqueeze(0).expand(e, -1)
+                    inputs = val.batch(idx, self.rows) | {"y": y.unsqueeze(0).expand(e, -1)}
+                    per, _ = loss_and_grad(self.loss, z, **inputs)
+                    lsum += per.double().sum(1)
+        vloss = lsum / nv if self.loss_ok else torch.full_like(lsum, math.nan)
+        return correct / nv, vloss, nsum / nv
 
 
 class CudaGraphBackend:
