@@ -305,7 +305,8 @@ def breakdown(args, device, tr, va) -> dict:
     val = tm.DeviceSplit.of(plan.val, plan.device, plan.dtype)
     g = tm._GroupTrainer(plan, width, index, data, val, False)
     g.s_idx.copy_(permutations(g.seeds, 0, g.n_m.tolist(), hashes=g.hashes)[:, : plan.batch_size])
-    g.s_valid.fill_(1.0)
+    g.s_valid.copy_(g.valid_steps[0])
+    g.s_wgt.copy_(g.wgt_steps[0])
     g.s_lr.fill_(args.lr)
     mom = g.opt.fused_momentum
     xb = g.ws.gather(g.data.x, g.s_idx)
@@ -316,9 +317,8 @@ def breakdown(args, device, tr, va) -> dict:
 
     def loss():
         per, gz = loss_and_grad(plan.loss, g.ws.acts[-1], **g.data.batch(g.s_idx, g.rows))
-        wgt = g.s_valid / g.s_valid.sum(1, keepdim=True).clamp(min=1.0)
         g.loss_acc.add_((per * g.s_valid).sum(1))
-        return gz * wgt.unsqueeze(-1)
+        return gz * g.s_wgt.unsqueeze(-1)
 
     gz = loss()
 
@@ -407,7 +407,7 @@ def report_limit(args, t_ens: float, steps_per_epoch: int, in_dim: int) -> dict:
         "fraction_of_limit": round(frac, 3),
         "limit_step_ms": round(lim["step_s"] * 1e3, 3),
         "limit_val_ms": round(lim["val_s"] * 1e3, 2),
-        "limit_seconds": round(t_lim, 2),
+        "limit_seconds": round(t_lim, 4),
         "_lim": lim,
     }
 

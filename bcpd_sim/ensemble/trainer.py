@@ -237,9 +237,17 @@ class _GroupTrainer:
         self.n_m_t = torch.as_tensor(self.n_m, device=dev)
         self.pos = torch.arange(self.n_steps * b, device=dev)
         self.loss_acc = torch.zeros(e, dtype=dtype, device=dev)
-        # Static inputs of one step (a CUDA graph reads them; the eager path fills them the same).
+        # Which batch positions hold a member's own points, and the per-sample weights of its
+        # batch mean, step by step (the same every epoch): (n_steps, E, B).
+        valid = (self.pos[None, :] < self.n_m_t[:, None]).to(dtype)
+        self.valid_steps = valid.view(e, self.n_steps, b).transpose(0, 1).contiguous()
+        cnt = self.valid_steps.sum(-1, keepdim=True).clamp(min=1.0)
+        self.wgt_steps = self.valid_steps / cnt
+        # Static inputs of one step (a CUDA graph reads them; the eager path points them at the
+        # step's rows instead of copying).
         self.s_idx = torch.zeros(e, b, dtype=torch.int64, device=dev)
         self.s_valid = torch.zeros(e, b, dtype=dtype, device=dev)
+        self.s_wgt = torch.zeros(e, b, dtype=dtype, device=dev)
         self.s_lr = torch.zeros(e, dtype=dtype, device=dev)
         self.s_active = torch.ones(e, dtype=torch.bool, device=dev)
         self.ws = mlp.Workspace(self.params, b, data.x.shape[1])
@@ -258,10 +266,8 @@ class _GroupTrainer:
         xb = self.ws.gather(self.data.x, idx)
         acts = self.ws.forward(self.params, xb)
         per, g = loss_and_grad(self.plan.loss, acts[-1], **self.data.batch(idx, self.rows))
-        cnt = self.s_valid.sum(1, keepdim=True).clamp(min=1.0)
-        wgt = self.s_valid / cnt
         self.loss_acc.add_((per * self.s_valid).sum(1))
-        g = g * wgt.unsqueeze(-1)
+        g = g * self.s_wgt.unsqueeze(-1)
         mom = self.opt.fused_momentum
         if mom is None:
             grads = self.ws.backward(self.params, xb, g)
@@ -308,18 +314,19 @@ class _GroupTrainer:
         if perm.shape[1] < n_steps * b:
             pad = n_steps * b - perm.shape[1]
             perm = torch.cat([perm, perm.new_zeros(e, pad)], dim=1)
-        valid = (self.pos[None, :] < self.n_m_t[:, None]).to(plan.dtype)
-        idx_ep = perm.view(e, n_steps, b)
-        valid_ep = valid.view(e, n_steps, b)
+        idx_steps = perm.view(e, n_steps, b).transpose(0, 1).contiguous()
         # Which members update at each step of this epoch: (n_steps, e).
         act_steps = act_ep[None, :] & (np.arange(n_steps)[:, None] < self.steps_m[None, :])
         act_steps_t = torch.as_tensor(act_steps, device=plan.device)
         all_active = act_steps.all(axis=1)
         self.loss_acc.zero_()
         for s in range(n_steps):
-            self.s_idx.copy_(idx_ep[:, s])
-            self.s_valid.copy_(valid_ep[:, s])
-            self.s_active.copy_(act_steps_t[s])
+            inputs = (idx_steps[s], self.valid_steps[s], self.wgt_steps[s], act_steps_t[s])
+            if self.graph_ok:  # a captured graph reads the static buffers
+                for buf, v in zip((self.s_idx, self.s_valid, self.s_wgt, self.s_active), inputs):
+                    buf.copy_(v)
+            else:
+                self.s_idx, self.s_valid, self.s_wgt, self.s_active = inputs
             self.run_step(not bool(all_active[s]))
         return act_ep, np.where(act_ep, lr_ep, np.nan)
 
