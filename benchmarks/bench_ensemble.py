@@ -24,6 +24,7 @@ import json
 import os
 import resource
 import sys
+import threading
 import time
 
 import numpy as np
@@ -176,19 +177,56 @@ def warm_up(args, device, tr, va) -> None:
 # ------------------------------------------------------------------ the machine's own limit
 
 
-def _seconds_per_call(fn, *, budget_s: float = 0.3, repeats: int = 5, best: bool = True) -> float:
-    """Seconds per call of ``fn``: the best (or the median) of ``repeats`` timed batches."""
+def _calls_per_batch(fn, budget_s: float, repeats: int) -> int:
     fn()
     t0 = time.perf_counter()
     fn()
-    one = max(time.perf_counter() - t0, 1e-7)
-    inner = max(1, int(budget_s / repeats / one))
+    return max(1, int(budget_s / repeats / max(time.perf_counter() - t0, 1e-7)))
+
+
+def _seconds_per_call(fn, *, budget_s: float = 0.3, repeats: int = 5, best: bool = True) -> float:
+    """Seconds per call of ``fn``: the best (or the median) of ``repeats`` timed batches."""
+    inner = _calls_per_batch(fn, budget_s, repeats)
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         for _ in range(inner):
             fn()
         times.append((time.perf_counter() - t0) / inner)
+    return min(times) if best else float(np.median(times))
+
+
+def _seconds_side_by_side(fns: list, *, budget_s: float = 0.3, repeats: int = 5, best=True):
+    """Wall seconds per round of ``fns`` run side by side, one Python thread (with one torch
+    thread) each, started together: the time for all of them to finish a round."""
+    if len(fns) == 1:
+        return _seconds_per_call(fns[0], budget_s=budget_s, repeats=repeats, best=best)
+    k = len(fns)
+    inner = _calls_per_batch(fns[0], budget_s * k, repeats)
+    start, done = threading.Barrier(k + 1), threading.Barrier(k + 1)
+    before = torch.get_num_threads()
+
+    def worker(fn):
+        torch.set_num_threads(1)
+        fn()
+        for _ in range(repeats):
+            start.wait()
+            for _ in range(inner):
+                fn()
+            done.wait()
+
+    threads = [threading.Thread(target=worker, args=(fn,)) for fn in fns]
+    for t in threads:
+        t.start()
+    times = []
+    for _ in range(repeats):
+        start.wait()
+        t0 = time.perf_counter()
+        done.wait()
+        times.append((time.perf_counter() - t0) / inner)
+    for t in threads:
+        t.join()
+    torch.set_num_threads(before)
     return min(times) if best else float(np.median(times))
 
 
@@ -205,94 +243,96 @@ def val_flops(e: int, n: int, sizes: list[int]) -> int:
     return 2 * e * n * sum(fi * fo for fi, fo in zip(sizes[:-1], sizes[1:]))
 
 
-def _fastest(candidates: list) -> tuple[float, object]:
-    """The fastest of several equivalent matmul calls, timed alone: (seconds, call)."""
-    return min(((_seconds_per_call(c, budget_s=0.1), c) for c in candidates), key=lambda t: t[0])
+def _fastest(candidates: list):
+    """The fastest of several equivalent matmul calls, each timed alone."""
+    return min(candidates, key=lambda c: _seconds_per_call(c, budget_s=0.1))
 
 
-def gemm_limit(e: int, b: int, sizes: list[int], n_val: int, chunk: int) -> dict:
-    """The machine's limit for the trainer's matmul work, with ``torch.bmm`` on float32.
+def gemm_programs(e: int, b: int, sizes: list[int], n_val: int, chunk: int):
+    """The matmuls of one training step and of one validation pass for ``e`` members, as two
+    functions of ``torch.bmm`` calls on float32 (random operands).
 
-    Each matmul of a training step (batch ``b``, ``e`` members) and of a validation pass
-    (``n_val`` points in chunks of ``chunk``, inputs shared by all members) is timed alone in
-    both orientations of its result (``A B`` or ``(A B)^T = B^T A^T``); the faster ones are
-    then run back to back, as a step or a validation pass must, and timed again.
+    Each matmul is timed alone in both orientations of its result (``A B`` into an ``(m, n)``
+    buffer, or ``B^T A^T`` into an ``(n, m)`` one) and the faster is kept. Validation inputs
+    are shared by all members (a stride-0 member axis), ``n_val`` points in chunks of ``chunk``.
     """
     g = torch.Generator().manual_seed(0)
 
     def rnd(*shape):
         return torch.randn(*shape, generator=g)
 
+    def both(a, bt, m, n):  # a @ bt^T into (E, m, n), or bt @ a^T into (E, n, m)
+        y, yt = torch.empty(e, m, n), torch.empty(e, n, m)
+        return _fastest(
+            [
+                lambda: torch.bmm(a, bt.transpose(1, 2), out=y),
+                lambda: torch.bmm(bt, a.transpose(1, 2), out=yt),
+            ]
+        )
+
     pairs = list(zip(sizes[:-1], sizes[1:]))
     w = [rnd(e, fo, fi) * fi**-0.5 for fi, fo in pairs]
     acts = [rnd(e, b, n) for n in sizes]  # layer inputs / outputs
     grads = [rnd(e, b, n) for n in sizes]  # gradients w.r.t. them
-    calls = []
+    step_calls = []
     for i, (fi, fo) in enumerate(pairs):
-        x, wi, go = acts[i], w[i], grads[i + 1]
-        y, yt = torch.empty(e, b, fo), torch.empty(e, fo, b)
-        dw, dwt = torch.empty(e, fo, fi), torch.empty(e, fi, fo)
-        calls.append(
-            [
-                lambda x=x, wi=wi, y=y: torch.bmm(x, wi.transpose(1, 2), out=y),
-                lambda x=x, wi=wi, yt=yt: torch.bmm(wi, x.transpose(1, 2), out=yt),
-            ]
-        )
-        calls.append(
-            [
-                lambda x=x, go=go, dw=dw: torch.bmm(go.transpose(1, 2), x, out=dw),
-                lambda x=x, go=go, dwt=dwt: torch.bmm(x.transpose(1, 2), go, out=dwt),
-            ]
-        )
+        x, go = acts[i], grads[i + 1]
+        step_calls.append(both(x, w[i], b, fo))  # forward: x W^T
+        step_calls.append(both(go.transpose(1, 2), x.transpose(1, 2), fo, fi))  # dW = g^T x
         if i > 0:
-            dx, dxt = torch.empty(e, b, fi), torch.empty(e, fi, b)
-            calls.append(
-                [
-                    lambda wi=wi, go=go, dx=dx: torch.bmm(go, wi, out=dx),
-                    lambda wi=wi, go=go, dxt=dxt: torch.bmm(
-                        wi.transpose(1, 2), go.transpose(1, 2), out=dxt
-                    ),
-                ]
-            )
-    step_calls = [_fastest(c)[1] for c in calls]
+            step_calls.append(both(go, w[i].transpose(1, 2), b, fi))  # dx = g W
+
+    xv = rnd(n_val, sizes[0])
+    h = [xv[:chunk].unsqueeze(0).expand(e, -1, -1)] + [rnd(e, chunk, n) for n in sizes[1:]]
+    val_calls = [both(h[i], w[i], chunk, fo) for i, (_, fo) in enumerate(pairs)]
 
     def step():
         for c in step_calls:
             c()
 
-    xv = rnd(n_val, sizes[0])
-    vcalls = []
-    h_in = [None] + [torch.empty(e, chunk, n) for n in sizes[1:-1]]
-    for i, (_fi, fo) in enumerate(pairs):
-        x = xv[:chunk].unsqueeze(0).expand(e, -1, -1) if i == 0 else h_in[i]
-        y = h_in[i + 1] if i + 1 < len(pairs) else torch.empty(e, chunk, fo)
-        yt = torch.empty(e, fo, chunk)
-        vcalls.append(
-            _fastest(
-                [
-                    lambda x=x, wi=w[i], y=y: torch.bmm(x, wi.transpose(1, 2), out=y),
-                    lambda x=x, wi=w[i], yt=yt: torch.bmm(wi, x.transpose(1, 2), out=yt),
-                ]
-            )[1]
-        )
-
     def validation():
         for _ in range(-(-n_val // chunk)):
-            for c in vcalls:
+            for c in val_calls:
                 c()
 
-    t_step = _seconds_per_call(step, budget_s=1.0)
-    t_val = _seconds_per_call(validation, budget_s=1.0, repeats=3)
-    return {
-        "step_s": t_step,
-        "val_s": t_val,
-        "step_flops": step_flops(e, b, sizes),
-        "val_flops": val_flops(e, n_val, sizes),
-    }
+    return step, validation
 
 
-def breakdown(args, device, tr, va) -> dict:
-    """Where one epoch of the trainer's time goes, measured on the trainer's own objects."""
+def gemm_limit(e: int, b: int, sizes: list[int], n_val: int, chunk: int, threads: int) -> dict:
+    """The machine's limit for the trainer's matmul work with ``torch.bmm``: the faster of
+    (a) all ``e`` members with ``threads`` intra-op threads and (b) ``threads`` Python threads
+    side by side, each with one torch thread and its share of the members (how the trainer
+    runs on the CPU). Seconds per training step and per validation pass."""
+    from bcpd_sim.ensemble.trainer import _split
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        step, validation = gemm_programs(e, b, sizes, n_val, chunk)
+        out = {
+            "step_s": _seconds_per_call(step, budget_s=1.0),
+            "val_s": _seconds_per_call(validation, budget_s=1.0, repeats=3),
+        }
+    finally:
+        torch.set_num_threads(before)
+    parts = _split(list(range(e)), threads)
+    if len(parts) > 1:
+        torch.set_num_threads(1)
+        try:
+            progs = [gemm_programs(len(p), b, sizes, n_val, chunk) for p in parts]
+        finally:
+            torch.set_num_threads(before)
+        t_step = _seconds_side_by_side([p[0] for p in progs], budget_s=1.0)
+        t_val = _seconds_side_by_side([p[1] for p in progs], budget_s=1.0, repeats=3)
+        out = {"step_s": min(out["step_s"], t_step), "val_s": min(out["val_s"], t_val)}
+    out["step_flops"] = step_flops(e, b, sizes)
+    out["val_flops"] = val_flops(e, n_val, sizes)
+    return out
+
+
+def _stages(args, device, tr, va, index: list[int]) -> dict:
+    """Closures running each stage of the trainer's step on the trainer's own objects, for the
+    members ``index`` (as one CPU thread of the trainer trains them)."""
     from bcpd_sim.ensemble import trainer as tm
     from bcpd_sim.ensemble.losses import loss_and_grad
     from bcpd_sim.ensemble.plan import make_plan
@@ -300,16 +340,18 @@ def breakdown(args, device, tr, va) -> dict:
 
     opts = run_options(args, device, va) | {"epochs": 1, "capture": "eager"}
     plan = make_plan(tr.x, tr.y, members=args.members, loss=args.loss, **opts)
-    ((width, index),) = plan.groups().items()
+    ((width, _),) = plan.groups().items()
     data = tm.DeviceSplit.of(plan.train, plan.device, plan.dtype)
     val = tm.DeviceSplit.of(plan.val, plan.device, plan.dtype)
-    g = tm._GroupTrainer(plan, width, index, data, val, False)
+    g = tm._GroupTrainer(plan, width, index, data.members(index), val.members(index), False)
     g.s_idx.copy_(permutations(g.seeds, 0, g.n_m.tolist(), hashes=g.hashes)[:, : plan.batch_size])
     g.s_valid.copy_(g.valid_steps[0])
     g.s_wgt.copy_(g.wgt_steps[0])
     g.s_lr.fill_(args.lr)
     mom = g.opt.fused_momentum
     xb = g.ws.gather(g.data.x, g.s_idx)
+    state = g.opt.state if mom is not None else g.ws.grads
+    lr = g.s_lr
 
     def gather():
         g.ws.gather(g.data.x, g.s_idx)
@@ -328,8 +370,6 @@ def breakdown(args, device, tr, va) -> dict:
         else:
             g.ws.backward(g.params, xb, gz, into=g.opt.state, beta=mom, lr=g.s_lr)
 
-    state = g.opt.state if mom is not None else g.ws.grads
-
     def gemms():  # the matmul calls of Workspace.forward and .backward, nothing else
         h = xb
         for i in range(len(g.params) // 2 - 1):
@@ -347,16 +387,15 @@ def breakdown(args, device, tr, va) -> dict:
                 torch.bmm(d, g.params[2 * i], out=g.ws.dh[i - 1])
                 d = g.ws.dh[i - 1]
 
-    lr = g.s_lr
-
     def update():
         for p, d in zip(g.params, state):
             p.addcmul_(d, lr.view((-1,) + (1,) * (p.dim() - 1)), value=-1.0)
 
-    def shuffle():
-        permutations(g.seeds, 0, g.n_m.tolist(), hashes=g.hashes)
+    def epoch():
+        g.rec = g.train_epoch(0)
 
-    per_step = {
+    g.rec = g.train_epoch(0)
+    return {
         "gather": gather,
         "forward": lambda: g.ws.forward(g.params, xb),
         "loss": loss,
@@ -364,15 +403,38 @@ def breakdown(args, device, tr, va) -> dict:
         "gemms": gemms,
         "update": update,
         "step": lambda: g.step(False),
+        "shuffle": lambda: permutations(g.seeds, 0, g.n_m.tolist(), hashes=g.hashes),
+        "epoch_train": epoch,
+        "validation": lambda: g.evaluate(0, *g.rec),
+        "steps": g.n_steps,
     }
-    t = {k: _seconds_per_call(f, best=False) for k, f in per_step.items()}
-    t["shuffle"] = _seconds_per_call(shuffle, best=False)
-    act, lrs = g.train_epoch(0)
-    t0 = time.perf_counter()
-    act, lrs = g.train_epoch(0)
-    t["epoch_train"] = time.perf_counter() - t0
-    t["validation"] = _seconds_per_call(lambda: g.evaluate(0, act, lrs), budget_s=1.0, repeats=3)
-    t["steps"] = g.n_steps
+
+
+def breakdown(args, device, tr, va) -> dict:
+    """Where one epoch of the trainer's time goes: each stage measured on the trainer's own
+    objects, with the members split over CPU threads as the trainer splits them (the threads
+    run each stage side by side; the time is that of a round for all of them)."""
+    from bcpd_sim.ensemble.trainer import _split, cpu_shards
+
+    parts = _split(list(range(args.members)), cpu_shards(device))
+    before = torch.get_num_threads()
+    if len(parts) > 1:
+        torch.set_num_threads(1)
+    try:
+        stages = [_stages(args, device, tr, va, p) for p in parts]
+    finally:
+        torch.set_num_threads(before)
+    t = {"steps": stages[0]["steps"], "threads": len(parts)}
+    for key in stages[0]:
+        if key == "steps":
+            continue
+        long = key in ("epoch_train", "validation")
+        t[key] = _seconds_side_by_side(
+            [s[key] for s in stages],
+            budget_s=1.5 if long else 0.3,
+            repeats=3 if long else 5,
+            best=False,
+        )
     return t
 
 
@@ -383,7 +445,8 @@ def report_limit(args, t_ens: float, steps_per_epoch: int, in_dim: int) -> dict:
 
     sizes = [in_dim, *PAPER_WIDTH, 10]
     chunk = validation_chunk(args.members, max(sizes[1:]), args.n_val)
-    lim = gemm_limit(args.members, args.batch_size, sizes, args.n_val, chunk)
+    threads = torch.get_num_threads()
+    lim = gemm_limit(args.members, args.batch_size, sizes, args.n_val, chunk, threads)
     steps = steps_per_epoch * args.epochs
     flops = steps * lim["step_flops"] + args.epochs * lim["val_flops"]
     t_lim = steps * lim["step_s"] + args.epochs * lim["val_s"]
@@ -391,8 +454,8 @@ def report_limit(args, t_ens: float, steps_per_epoch: int, in_dim: int) -> dict:
     step_rate = lim["step_flops"] / lim["step_s"] / 1e9
     val_rate = lim["val_flops"] / lim["val_s"] / 1e9
     print(
-        f"limit (torch.bmm alone at the trainer's shapes, {torch.get_num_threads()} thread(s)): "
-        f"training step {lim['step_s'] * 1e3:.2f} ms ({step_rate:.1f} GFLOP/s), validation pass "
+        f"limit (torch.bmm alone at the trainer's shapes, {threads} thread(s)): training step "
+        f"{lim['step_s'] * 1e3:.2f} ms ({step_rate:.1f} GFLOP/s), validation pass "
         f"{lim['val_s'] * 1e3:.0f} ms ({val_rate:.1f} GFLOP/s)"
     )
     print(
@@ -429,15 +492,17 @@ def report_breakdown(args, device, tr, va, lim: dict) -> dict:
         ("validation pass", t["validation"]),
         ("  of which the limit (bmm alone)", lim["val_s"]),
     ]
-    print(f"where one epoch goes ({torch.get_num_threads()} thread(s), seconds per epoch):")
+    how = f"{t['threads']} Python thread(s) side by side, one torch thread each"
+    if t["threads"] == 1:
+        how = f"{torch.get_num_threads()} torch thread(s)"
+    print(f"where one epoch goes (members split over {how}; seconds per epoch):")
     for name, sec in rows:
         share = "" if name.startswith("  ") else f" {100 * sec / epoch:5.1f}%"
         print(f"  {name:<66} {sec:7.3f}{share}")
     print(
         f"  {'epoch (measured: training steps + validation)':<66} {epoch:7.3f}"
-        f"   [stages of one step: forward {t['forward'] * 1e3:.2f} ms, loss "
-        f"{t['loss'] * 1e3:.2f} ms, backward+update {t['backward_update'] * 1e3:.2f} ms, "
-        f"whole step {t['step'] * 1e3:.2f} ms]"
+        f"   [one step: forward {t['forward'] * 1e3:.2f} ms, loss {t['loss'] * 1e3:.2f} ms, "
+        f"backward+update {t['backward_update'] * 1e3:.2f} ms, whole {t['step'] * 1e3:.2f} ms]"
     )
     keys = ("gemms", "update", "gather", "forward", "loss", "backward_update", "step")
     out = {f"{k}_ms": round(t[k] * 1e3, 3) for k in keys}
@@ -445,6 +510,7 @@ def report_breakdown(args, device, tr, va, lim: dict) -> dict:
         epoch_train_s=round(t["epoch_train"], 3),
         validation_s=round(t["validation"], 3),
         shuffle_s=round(t["shuffle"], 4),
+        threads=t["threads"],
     )
     return out
 

@@ -12,7 +12,9 @@ batched kernels may split work differently by ensemble size, so agreement is to 
 
 On CUDA the step is captured once in a CUDA graph and replayed (``capture="auto"``); the capture
 is checked against an eager step and any failure falls back to eager with a warning. The CPU
-path runs the same step function eagerly.
+path runs the same step function eagerly, and with several torch threads it splits a group's
+members over that many Python threads with one torch thread each (:func:`cpu_shards`): the
+members of a large group then get exactly their one-thread numbers (tested).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import inspect
 import math
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -140,17 +143,32 @@ def run_plan(plan: TrainPlan) -> Ensemble:
     use_graph = plan.capture in ("auto", "cuda_graph") and _GRAPH_BACKEND.available(plan.device)
     config = plan.record()
     t0 = time.perf_counter()
-    results = [
-        _GroupTrainer(
+    threads = cpu_shards(plan.device, use_graph)
+    jobs = [
+        (width, part, i == 0)
+        for width, index in plan.groups().items()
+        for i, part in enumerate(_split(index, threads))
+    ]
+
+    def fit(width: tuple[int, ...], index: list[int], bar: bool) -> GroupResult:
+        return _GroupTrainer(
             plan,
             width,
             index,
             data.members(index),
             None if val is None else val.members(index),
             use_graph,
+            show_progress=plan.show_progress if bar else False,
         ).fit()
-        for width, index in plan.groups().items()
+
+    if threads == 1:
+        parts = [fit(*job) for job in jobs]
+    else:
+        parts = _in_threads(fit, jobs, threads)
+    results = [
+        _merge([r for r, job in zip(parts, jobs) if job[0] == width]) for width in plan.groups()
     ]
+    config["cpu_threads"] = threads
     config["capture_used"] = "cuda_graph" if all(r.captured for r in results) else "eager"
     config["train_seconds"] = time.perf_counter() - t0
     history = pd.concat([r.history for r in results], ignore_index=True)
@@ -165,6 +183,68 @@ def run_plan(plan: TrainPlan) -> Ensemble:
         history,
         selection,
         plan.device,
+    )
+
+
+#: The fewest members a CPU thread trains on its own (smaller groups are not split).
+MIN_MEMBERS_PER_THREAD = 8
+
+
+def cpu_shards(device: torch.device, use_graph: bool = False) -> int:
+    """How many CPU threads train a group's members side by side: ``torch.get_num_threads()``
+    on the CPU, 1 on other devices.
+
+    On the CPU a group of members is split into that many parts, each trained start to finish
+    by its own Python thread with one intra-op thread (PyTorch releases the GIL inside its
+    kernels). Members are independent, so the parts need no synchronisation: every small
+    elementwise op runs in parallel too (with intra-op threading, tensors below PyTorch's grain
+    size run on one thread), there is no fork/join per op, and each thread's parameters take
+    half the cache. A member's numbers are those of the member trained alone with one thread.
+    """
+    if device.type != "cpu" or use_graph:
+        return 1
+    return max(1, torch.get_num_threads())
+
+
+def _split(index: list[int], threads: int) -> list[list[int]]:
+    """``index`` in at most ``threads`` contiguous parts of at least MIN_MEMBERS_PER_THREAD."""
+    parts = max(1, min(threads, len(index) // MIN_MEMBERS_PER_THREAD))
+    return [list(map(int, a)) for a in np.array_split(np.asarray(index), parts)]
+
+
+def _in_threads(fn, jobs: list[tuple], threads: int) -> list:
+    """``fn(*job)`` for every job on ``threads`` Python threads, each with one torch thread;
+    the caller's thread setting is restored afterwards."""
+    before = torch.get_num_threads()
+
+    def run(job: tuple):
+        torch.set_num_threads(1)
+        return fn(*job)
+
+    try:
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            return list(pool.map(run, jobs))
+    finally:
+        torch.set_num_threads(before)
+
+
+def _merge(parts: list[GroupResult]) -> GroupResult:
+    """One group's result from the results of its parts (members in order)."""
+    if len(parts) == 1:
+        return parts[0]
+    g0 = parts[0].group
+    group = Group(
+        index=[i for r in parts for i in r.group.index],
+        width=g0.width,
+        sizes=g0.sizes,
+        params=[torch.cat(ps) for ps in zip(*(r.group.params for r in parts))],
+        last_params=[torch.cat(ps) for ps in zip(*(r.group.last_params for r in parts))],
+    )
+    return GroupResult(
+        group,
+        pd.concat([r.history for r in parts], ignore_index=True),
+        pd.concat([r.selection for r in parts], ignore_index=True),
+        all(r.captured for r in parts),
     )
 
 
@@ -217,8 +297,10 @@ class _GroupTrainer:
         data: DeviceSplit,
         val: DeviceSplit | None,
         use_graph: bool,
+        show_progress: bool | None = None,
     ) -> None:
         specs = [plan.members[i] for i in index]
+        self.show_progress = show_progress
         dev, dtype, b = plan.device, plan.dtype, plan.batch_size
         self.plan, self.width, self.index, self.data, self.val = plan, width, index, data, val
         self.e = e = len(specs)
@@ -344,7 +426,7 @@ class _GroupTrainer:
 
     def fit(self) -> GroupResult:
         """Train every epoch, then collect the result."""
-        bar = {} if self.plan.show_progress is None else {"disable": not self.plan.show_progress}
+        bar = {} if self.show_progress is None else {"disable": not self.show_progress}
         for epoch in progress(range(self.n_epochs), desc=f"ensemble x{self.e}", **bar):
             act_ep, lr = self.train_epoch(epoch)
             self.evaluate(epoch, act_ep, lr)
