@@ -540,7 +540,7 @@ class _Validation:
                 if self.loss_ok:
                     idx = torch.arange(a, a + m, device=dev).unsqueeze(0).expand(e, -1)
                     inputs = val.batch(idx, self.rows) | {"y": y.unsqueeze(0).expand(e, -1)}
-                    per, _ = loss_and_grad(self.loss, z, **inputs)
+                    per = self.loss.value(z, **inputs)
                     lsum += per.double().sum(1)
         vloss = lsum / nv if self.loss_ok else torch.full_like(lsum, math.nan)
         return correct / nv, vloss, nsum / nv

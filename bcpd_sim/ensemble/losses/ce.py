@@ -16,3 +16,6 @@ class CrossEntropy(Loss):
         yi = y.unsqueeze(-1)
         grad = logp.exp().scatter_(-1, yi, -1.0, reduce="add")
         return -logp.gather(-1, yi).squeeze(-1), grad
+
+    def value(self, z, *, y=None, targets=None, teacher_logits=None):
+        return -log_softmax(z).gather(-1, y.unsqueeze(-1)).squeeze(-1)
