@@ -430,3 +430,29 @@ def test_members_split_across_cpu_threads_train_exactly_as_on_one_thread():
     )
     pd.testing.assert_frame_equal(split.history, one.history)
     assert split.selected_epoch.tolist() == one.selected_epoch.tolist()
+
+
+def test_a_failing_cpu_thread_stops_the_others_and_raises(monkeypatch):
+    import bcpd_sim.ensemble.trainer as trainer_mod
+
+    x, y = _toy()
+    n = 2 * trainer_mod.MIN_MEMBERS_PER_THREAD
+    original = trainer_mod._GroupTrainer.train_epoch
+    epochs_run = []
+
+    def train_epoch(self, epoch):
+        if self.index[0] != 0:
+            raise ValueError("broken part")
+        epochs_run.append(epoch)
+        return original(self, epoch)
+
+    monkeypatch.setattr(trainer_mod._GroupTrainer, "train_epoch", train_epoch)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        with pytest.raises(ValueError, match="broken part"):
+            train(x, y, members=n, epochs=50, width=(8,), show_progress=False)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    assert len(epochs_run) < 50  # the healthy part stopped early

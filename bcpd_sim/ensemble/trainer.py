@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import inspect
 import math
+import threading
 import time
 import warnings
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -150,7 +151,7 @@ def run_plan(plan: TrainPlan) -> Ensemble:
         for i, part in enumerate(_split(index, threads))
     ]
 
-    def fit(width: tuple[int, ...], index: list[int], bar: bool) -> GroupResult:
+    def fit(width, index, bar, stop=None) -> GroupResult:
         return _GroupTrainer(
             plan,
             width,
@@ -159,7 +160,7 @@ def run_plan(plan: TrainPlan) -> Ensemble:
             None if val is None else val.members(index),
             use_graph,
             show_progress=plan.show_progress if bar else False,
-        ).fit()
+        ).fit(stop)
 
     if threads == 1:
         parts = [fit(*job) for job in jobs]
@@ -213,17 +214,27 @@ def _split(index: list[int], threads: int) -> list[list[int]]:
 
 
 def _in_threads(fn, jobs: list[tuple], threads: int) -> list:
-    """``fn(*job)`` for every job on ``threads`` Python threads, each with one torch thread;
-    the caller's thread setting is restored afterwards."""
+    """``fn(*job, stop)`` for every job on ``threads`` Python threads, each with one torch
+    thread; the caller's thread setting is restored afterwards. If any job fails (or the
+    caller is interrupted), ``stop`` is set and the others end at their next epoch."""
     before = torch.get_num_threads()
+    stop = threading.Event()
 
     def run(job: tuple):
         torch.set_num_threads(1)
-        return fn(*job)
+        return fn(*job, stop)
 
     try:
         with ThreadPoolExecutor(max_workers=threads) as pool:
-            return list(pool.map(run, jobs))
+            futures = [pool.submit(run, job) for job in jobs]
+            try:
+                done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+                for f in done:
+                    f.result()  # raises the first failure while the others still run
+                return [f.result() for f in futures]
+            except BaseException:
+                stop.set()
+                raise
     finally:
         torch.set_num_threads(before)
 
@@ -424,10 +435,12 @@ class _GroupTrainer:
             vacc, vloss, vnll = (v.where(act_t, math.nan) for v in (vacc, vloss, vnll))
         self.epoch_rows.append((lr, torch.stack([tl, vacc, vloss, vnll])))
 
-    def fit(self) -> GroupResult:
-        """Train every epoch, then collect the result."""
+    def fit(self, stop: threading.Event | None = None) -> GroupResult:
+        """Train every epoch, then collect the result (``stop``: end early when it is set)."""
         bar = {} if self.show_progress is None else {"disable": not self.show_progress}
         for epoch in progress(range(self.n_epochs), desc=f"ensemble x{self.e}", **bar):
+            if stop is not None and stop.is_set():
+                raise RuntimeError("training stopped: another part of the ensemble failed")
             act_ep, lr = self.train_epoch(epoch)
             self.evaluate(epoch, act_ep, lr)
         return self.result()
