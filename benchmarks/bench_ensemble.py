@@ -559,7 +559,7 @@ def run_cpu_style(args, device) -> int:
         "members": args.members,
         "epochs": args.epochs,
         "threads": torch.get_num_threads(),
-        "seconds": round(t_ens, 2),
+        "seconds": round(t_ens, 3),
         "cpu_seconds": round(c_ens, 2),
         "reference_seconds": round(t_ref, 1),
         "speedup": round(ratio, 2),

@@ -35,6 +35,5 @@ def test_cpu_benchmark_reports_the_limit_and_breakdown(capsys):
     assert result["members"] == 3 and result["threads"] == 1
     for key in ("speedup", "achieved_gflops", "limit_gflops", "fraction_of_limit"):
         assert result[key] > 0
-    frac = result["limit_seconds"] / result["seconds"]  # seconds is rounded to 0.01
-    assert abs(result["fraction_of_limit"] - frac) <= 0.01 + 0.01 * frac / result["seconds"]
+    assert result["limit_seconds"] > 0 and result["limit_step_ms"] > 0
     assert set(result["breakdown"]) >= {"gemms_ms", "update_ms", "step_ms", "validation_s"}
