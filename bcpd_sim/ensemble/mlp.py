@@ -117,8 +117,9 @@ class Workspace:
     :func:`backward`, arranged for the fastest batched matmuls on the CPU:
 
     - the narrow output layer is computed transposed, ``W h^T`` into an ``(E, K, B)`` buffer
-      (the logits are its ``(E, B, K)`` view): a wide result instead of a 10-column one, about
-      twice as fast for the paper MLP;
+      (a wide result instead of a 10-column one, about twice as fast for the paper MLP), then
+      copied to ``(E, B, K)`` logits (the loss's many small passes are several times faster on
+      contiguous rows than on the transposed view);
     - bias gradients are a batched matmul with a row of ones (so they can accumulate like the
       weight gradients);
     - :meth:`backward` can accumulate the gradients straight into SGD momentum buffers
@@ -136,7 +137,7 @@ class Workspace:
         self.x = torch.empty(e, batch, in_dim, **kw)
         hidden = [torch.empty(e, batch, params[2 * i].shape[1], **kw) for i in range(nlayers - 1)]
         self.logits_t = torch.empty(e, params[-1].shape[1], batch, **kw)
-        self.acts = [*hidden, self.logits_t.transpose(1, 2)]
+        self.acts = [*hidden, torch.empty(e, batch, params[-1].shape[1], **kw)]
         self.dh = [torch.empty_like(a) for a in hidden]
         self.grads = [torch.empty_like(p) for p in params]
         self.ones = torch.ones(e, 1, batch, **kw)
@@ -147,8 +148,7 @@ class Workspace:
         return self.x
 
     def forward(self, params: Sequence[torch.Tensor], x: torch.Tensor) -> list[torch.Tensor]:
-        """Activations ``[h1, ..., logits]`` (ReLU applied in place) in the workspace; the
-        logits are an ``(E, B, K)`` view of the transposed output buffer."""
+        """Activations ``[h1, ..., logits]`` (ReLU applied in place) in the workspace."""
         nlayers = len(params) // 2
         h = x
         for i in range(nlayers - 1):
@@ -159,6 +159,7 @@ class Workspace:
             h = out
         w, b = params[-2], params[-1]
         torch.baddbmm(b.unsqueeze(2), w, h.transpose(1, 2), out=self.logits_t)
+        self.acts[-1].copy_(self.logits_t.transpose(1, 2))
         return self.acts
 
     def backward(

@@ -508,7 +508,7 @@ class _Validation:
 
     The shared inputs go through batched matmuls with a stride-0 member axis (no copy per
     member), the output layer is computed transposed (``W h^T``, a wide result) as in the
-    training step, and the accuracy's argmax reads a contiguous copy of the small logits.
+    training step, and the metrics read a contiguous copy of the small logits.
     """
 
     def __init__(self, params: list[torch.Tensor], val: DeviceSplit, loss: Loss, ok: bool):
@@ -545,8 +545,8 @@ class _Validation:
                     params[-1].unsqueeze(2), params[-2], h.transpose(1, 2), out=bufs[-1]
                 )
                 y = val.y[a : a + m]
-                z = zt.transpose(1, 2)
-                correct += (z.contiguous().argmax(-1) == y).sum(1).double()
+                z = zt.transpose(1, 2).contiguous()
+                correct += (z.argmax(-1) == y).sum(1).double()
                 zd = zt.double()
                 zy = zd.gather(1, y.view(1, 1, m).expand(e, 1, m)).squeeze(1)
                 nsum += (torch.logsumexp(zd, 1) - zy).sum(1)
