@@ -456,3 +456,17 @@ def test_a_failing_cpu_thread_stops_the_others_and_raises(monkeypatch):
     finally:
         torch.set_num_threads(before)
     assert len(epochs_run) < 50  # the healthy part stopped early
+
+
+def test_inputs_gathered_in_blocks_of_steps_train_the_same(monkeypatch):
+    """Eager steps read inputs gathered a block of steps at a time; blocks of 3 steps of 8 (the
+    last one short) train exactly like one block per epoch (whose gather the plain-module test
+    checks)."""
+    import bcpd_sim.ensemble.trainer as trainer_mod
+
+    x, y = _toy()
+    kw = dict(members=[MemberSpec(0), MemberSpec(1, n_train=170)], lr=0.02, epochs=2, width=(8,))
+    one_block = train(x, y, **kw)
+    monkeypatch.setattr(trainer_mod, "GATHER_BLOCK", 3 * 2 * 32)
+    blocks = train(x, y, **kw)
+    np.testing.assert_array_equal(blocks.predict_logits(x), one_block.predict_logits(x))
