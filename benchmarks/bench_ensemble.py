@@ -344,21 +344,31 @@ def _stages(args, device, tr, va, index: list[int]) -> dict:
     data = tm.DeviceSplit.of(plan.train, plan.device, plan.dtype)
     val = tm.DeviceSplit.of(plan.val, plan.device, plan.dtype)
     g = tm._GroupTrainer(plan, width, index, data.members(index), val.members(index), False)
-    g.s_idx.copy_(permutations(g.seeds, 0, g.n_m.tolist(), hashes=g.hashes)[:, : plan.batch_size])
-    g.s_valid.copy_(g.valid_steps[0])
-    g.s_wgt.copy_(g.wgt_steps[0])
+    e, b = len(index), plan.batch_size
+    perm = permutations(g.seeds, 0, g.n_m.tolist(), hashes=g.hashes)
+    perm = torch.cat([perm, perm.new_zeros(e, g.n_steps * b - perm.shape[1])], 1)
+    idx_steps = perm.view(e, -1, b).transpose(0, 1).contiguous()
+    block = max(1, tm.GATHER_BLOCK // (e * b))
+    rows = idx_steps[:block].reshape(-1)
+    xs, ys = g._block_buffers(block)
+    k = rows.shape[0] // (e * b)
+
+    def gather():  # a block of steps' inputs and labels, as the eager trainer gathers them
+        torch.index_select(g.data.x, 0, rows, out=xs[:k].view(len(rows), -1))
+        torch.index_select(g.data.y, 0, rows, out=ys[:k].view(-1))
+
+    gather()
+    g.s_idx, g.s_x, g.s_y = idx_steps[0], xs[0], ys[0]
+    g.s_valid, g.s_wgt = g.valid_steps[0], g.wgt_steps[0]
     g.s_lr.fill_(args.lr)
     mom = g.opt.fused_momentum
-    xb = g.ws.gather(g.data.x, g.s_idx)
+    xb = g.s_x
     state = g.opt.state if mom is not None else g.ws.grads
     lr = g.s_lr
 
-    def gather():
-        g.ws.gather(g.data.x, g.s_idx)
-        g.data.batch(g.s_idx, g.rows)
-
     def loss():
-        per, gz = loss_and_grad(plan.loss, g.ws.acts[-1], **g.data.batch(g.s_idx, g.rows))
+        batch = g.data.batch(g.s_idx, g.rows, g.s_y)
+        per, gz = loss_and_grad(plan.loss, g.ws.acts[-1], **batch)
         g.loss_acc.add_((per * g.s_valid).sum(1))
         return gz * g.s_wgt.unsqueeze(-1)
 
@@ -393,10 +403,12 @@ def _stages(args, device, tr, va, index: list[int]) -> dict:
 
     def epoch():
         g.rec = g.train_epoch(0)
+        g.s_x, g.s_y = xs[0], ys[0]  # the stages above read them
 
-    g.rec = g.train_epoch(0)
+    epoch()
     return {
         "gather": gather,
+        "gather_steps": k,
         "forward": lambda: g.ws.forward(g.params, xb),
         "loss": loss,
         "backward_update": backward,
@@ -426,7 +438,7 @@ def breakdown(args, device, tr, va) -> dict:
         torch.set_num_threads(before)
     t = {"steps": stages[0]["steps"], "threads": len(parts)}
     for key in stages[0]:
-        if key == "steps":
+        if key in ("steps", "gather_steps"):
             continue
         long = key in ("epoch_train", "validation")
         t[key] = _seconds_side_by_side(
@@ -435,6 +447,7 @@ def breakdown(args, device, tr, va) -> dict:
             repeats=3 if long else 5,
             best=False,
         )
+    t["gather"] /= stages[0]["gather_steps"]  # per step
     return t
 
 
@@ -480,14 +493,17 @@ def report_breakdown(args, device, tr, va, lim: dict) -> dict:
     t = breakdown(args, device, tr, va)
     n = t["steps"]
     epoch = t["epoch_train"] + t["validation"]
-    other = t["step"] - t["gemms"] - t["update"] - t["gather"]
+    other = t["step"] - t["gemms"] - t["update"]
     rows = [
         ("batched matmuls, as the trainer calls them", n * t["gemms"]),
         ("  of which the limit (bmm alone, fastest orientation)", n * lim["step_s"]),
         ("parameter update p -= lr * buf", n * t["update"]),
-        ("batch gather (inputs, labels)", n * t["gather"]),
         ("rest of the step (bias, ReLU, loss and its gradient, dispatch)", n * other),
-        ("per-step loop (index copies, Python)", t["epoch_train"] - n * t["step"]),
+        ("batch gather (inputs, labels; a block of steps at a time)", n * t["gather"]),
+        (
+            "per-step loop (Python; epoch minus steps minus gathers)",
+            t["epoch_train"] - n * (t["step"] + t["gather"]),
+        ),
         ("  of which the epoch's shuffle", t["shuffle"]),
         ("validation pass", t["validation"]),
         ("  of which the limit (bmm alone)", lim["val_s"]),

@@ -22,7 +22,7 @@ def test_flop_counts_of_the_paper_mlp():
 
 
 def test_cpu_benchmark_reports_the_limit_and_breakdown(capsys):
-    args = ["--device", "cpu", "--members", "3", "--epochs", "1", "--n-train", "96"]
+    args = ["--device", "cpu", "--members", "3", "--epochs", "1", "--n-train", "100"]
     args += ["--n-val", "40", "--ref-members", "1", "--threads", "1"]
     threads = torch.get_num_threads()
     try:
