@@ -530,8 +530,9 @@ class _GroupTrainer:
 
 
 def validation_chunk(members: int, width: int, n_val: int) -> int:
-    """Validation points per chunk: activations of about 2**21 numbers (8 MB in float32)."""
-    return max(1, min(n_val, int(2**21 // max(1, members * width))))
+    """Validation points per chunk: activations of about 2**21 numbers (8 MB in float32), and
+    at least 256 points."""
+    return max(1, min(n_val, max(256, int(2**21 // max(1, members * width)))))
 
 
 class _Validation:
@@ -579,9 +580,9 @@ class _Validation:
                 y = val.y[a : a + m]
                 z = zt.transpose(1, 2).contiguous()
                 correct += (z.argmax(-1) == y).sum(1).double()
-                zd = zt.double()
-                zy = zd.gather(1, y.view(1, 1, m).expand(e, 1, m)).squeeze(1)
-                nsum += (torch.logsumexp(zd, 1) - zy).sum(1)
+                zd = z.double()
+                zy = zd.gather(-1, y.view(1, m, 1).expand(e, m, 1)).squeeze(-1)
+                nsum += (torch.logsumexp(zd, -1) - zy).sum(1)
                 if self.loss_ok:
                     idx = torch.arange(a, a + m, device=dev).unsqueeze(0).expand(e, -1)
                     inputs = val.batch(idx, self.rows) | {"y": y.unsqueeze(0).expand(e, -1)}
