@@ -425,7 +425,8 @@ def _stages(args, device, tr, va, index: list[int]) -> dict:
 def breakdown(args, device, tr, va) -> dict:
     """Where one epoch of the trainer's time goes: each stage measured on the trainer's own
     objects, with the members split over CPU threads as the trainer splits them (the threads
-    run each stage side by side; the time is that of a round for all of them)."""
+    run each stage side by side; the time is that of a round for all of them). Best of several
+    timed batches, like the limit (other load only ever adds time)."""
     from bcpd_sim.ensemble.trainer import _split, cpu_shards
 
     parts = _split(list(range(args.members)), cpu_shards(device))
@@ -445,7 +446,6 @@ def breakdown(args, device, tr, va) -> dict:
             [s[key] for s in stages],
             budget_s=1.5 if long else 0.3,
             repeats=3 if long else 5,
-            best=False,
         )
     t["gather"] /= stages[0]["gather_steps"]  # per step
     return t
