@@ -79,6 +79,8 @@ def test_loss_value_and_gradient_match_autograd(name, opts):
     (ref_grad,) = torch.autograd.grad(ref.sum(), zz)
     torch.testing.assert_close(loss, ref.detach(), rtol=1e-10, atol=1e-12)
     torch.testing.assert_close(grad, ref_grad, rtol=1e-9, atol=1e-12)
+    # the value alone (validation) is the same numbers
+    assert torch.equal(spec.value(z, y=y, targets=p, teacher_logits=t), loss)
 
 
 def test_every_named_loss_is_covered():

@@ -4,6 +4,7 @@ nn.Module + torch.optim loop, the loss actually used, selection, and accuracy on
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
@@ -397,3 +398,75 @@ def test_last_checkpoint_is_kept_beside_the_selected_one():
             )
     with pytest.raises(ValueError, match="checkpoint"):
         best.predict_proba(va.x, checkpoint="best")
+
+
+def test_members_split_across_cpu_threads_train_exactly_as_on_one_thread():
+    """With several torch threads a group's members are trained in parts on Python threads
+    (one intra-op thread each); the result is the one-thread result, bit for bit."""
+    from bcpd_sim.ensemble.trainer import MIN_MEMBERS_PER_THREAD, _split
+
+    assert _split(list(range(5)), 4) == [list(range(5))]
+    parts = _split(list(range(20)), 3)
+    assert [len(p) for p in parts] == [10, 10] and sum(parts, []) == list(range(20))
+    x, y = _toy()
+    xv, yv = _toy(n=100, seed=1)
+    n = 2 * MIN_MEMBERS_PER_THREAD
+    specs = [MemberSpec(seed=s, n_train=150 + s, epochs=2 + s % 2) for s in range(n)]
+    specs += [MemberSpec(seed=100 + s, width=(8,)) for s in range(n + 1)]
+    kw = dict(x_val=xv, y_val=yv, lr=0.02, epochs=3, width=(16, 16), show_progress=False)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = train(x, y, members=specs, **kw)
+        torch.set_num_threads(2)
+        split = train(x, y, members=specs, **kw)
+        assert torch.get_num_threads() == 2  # restored after the worker threads
+    finally:
+        torch.set_num_threads(before)
+    assert one.config["cpu_threads"] == 1 and split.config["cpu_threads"] == 2
+    np.testing.assert_array_equal(split.predict_logits(xv), one.predict_logits(xv))
+    np.testing.assert_array_equal(
+        split.predict_logits(xv, checkpoint="last"), one.predict_logits(xv, checkpoint="last")
+    )
+    pd.testing.assert_frame_equal(split.history, one.history)
+    assert split.selected_epoch.tolist() == one.selected_epoch.tolist()
+
+
+def test_a_failing_cpu_thread_stops_the_others_and_raises(monkeypatch):
+    import bcpd_sim.ensemble.trainer as trainer_mod
+
+    x, y = _toy()
+    n = 2 * trainer_mod.MIN_MEMBERS_PER_THREAD
+    original = trainer_mod._GroupTrainer.train_epoch
+    epochs_run = []
+
+    def train_epoch(self, epoch):
+        if self.index[0] != 0:
+            raise ValueError("broken part")
+        epochs_run.append(epoch)
+        return original(self, epoch)
+
+    monkeypatch.setattr(trainer_mod._GroupTrainer, "train_epoch", train_epoch)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        with pytest.raises(ValueError, match="broken part"):
+            train(x, y, members=n, epochs=50, width=(8,), show_progress=False)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    assert len(epochs_run) < 50  # the healthy part stopped early
+
+
+def test_inputs_gathered_in_blocks_of_steps_train_the_same(monkeypatch):
+    """Eager steps read inputs gathered a block of steps at a time; blocks of 3 steps of 8 (the
+    last one short) train exactly like one block per epoch (whose gather the plain-module test
+    checks)."""
+    import bcpd_sim.ensemble.trainer as trainer_mod
+
+    x, y = _toy()
+    kw = dict(members=[MemberSpec(0), MemberSpec(1, n_train=170)], lr=0.02, epochs=2, width=(8,))
+    one_block = train(x, y, **kw)
+    monkeypatch.setattr(trainer_mod, "GATHER_BLOCK", 3 * 2 * 32)
+    blocks = train(x, y, **kw)
+    np.testing.assert_array_equal(blocks.predict_logits(x), one_block.predict_logits(x))

@@ -122,6 +122,39 @@ class StackedOptimizer:
         """All state tensors (for snapshots)."""
         return [*self.params, *self.state, self.steps]
 
+    @property
+    def fused_momentum(self) -> float | None:
+        """The momentum when the update can be fused into the backward pass, else ``None``.
+
+        Plain momentum SGD (no weight decay, dampening or Nesterov) is ``buf = m * buf + g;
+        p -= lr * buf``: :meth:`bcpd_sim.ensemble.mlp.Workspace.backward` accumulates the
+        gradient into ``buf`` inside the matmul that computes it and updates ``p`` right after,
+        one pass over the parameters instead of four. (``torch.optim.SGD``'s first step sets
+        ``buf = g``, which is ``m * 0 + g`` exactly.) Every other setting uses :meth:`step`.
+        """
+        o = self.options
+        if self.name != "sgd" or o["weight_decay"] or o["dampening"] or o["nesterov"]:
+            return None
+        return float(o["momentum"]) if o["momentum"] > 0 else None
+
+    def hold(self) -> None:
+        """Remember parameters and state, so that :meth:`release` can restore inactive members."""
+        if not hasattr(self, "_held"):
+            self._held = [torch.empty_like(t) for t in self.tensors()]
+        for h, t in zip(self._held, self.tensors()):
+            h.copy_(t)
+
+    def release(self, active: torch.Tensor) -> None:
+        """Put back the held values of the members where ``active`` is False (after an update
+        that moved every member), and count a step for the active ones."""
+        for h, t in zip(self._held, self.tensors()):
+            torch.where(self._bcast(active, t), t, h, out=t)
+        self.steps.add_(active.to(self.steps.dtype))
+
+    def count(self) -> None:
+        """Count a step for every member (after a fused update of all of them)."""
+        self.steps.add_(1.0)
+
     @staticmethod
     def _bcast(v: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
         return v.view((-1,) + (1,) * (p.dim() - 1))

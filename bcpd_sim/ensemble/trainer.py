@@ -12,15 +12,19 @@ batched kernels may split work differently by ensemble size, so agreement is to 
 
 On CUDA the step is captured once in a CUDA graph and replayed (``capture="auto"``); the capture
 is checked against an eager step and any failure falls back to eager with a warning. The CPU
-path runs the same step function eagerly.
+path runs the same step function eagerly, and with several torch threads it splits a group's
+members over that many Python threads with one torch thread each (:func:`cpu_shards`): the
+members of a large group then get exactly their one-thread numbers (tested).
 """
 
 from __future__ import annotations
 
 import inspect
 import math
+import threading
 import time
 import warnings
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -113,10 +117,13 @@ class DeviceSplit:
 
         return replace(self, targets=rows(self.targets), teacher=rows(self.teacher))
 
-    def batch(self, idx: torch.Tensor, rows: torch.Tensor) -> dict[str, Any]:
-        """The loss inputs at indices ``idx`` ``(E, B)``: labels, targets, teacher logits."""
+    def batch(
+        self, idx: torch.Tensor, rows: torch.Tensor, y: torch.Tensor | None = None
+    ) -> dict[str, Any]:
+        """The loss inputs at indices ``idx`` ``(E, B)``: labels (``y`` if already gathered),
+        targets, teacher logits."""
         return {
-            "y": self.y[idx],
+            "y": self.y[idx] if y is None else y,
             "targets": _gather_rows(self.targets, idx, rows),
             "teacher_logits": _gather_rows(self.teacher, idx, rows),
         }
@@ -140,17 +147,32 @@ def run_plan(plan: TrainPlan) -> Ensemble:
     use_graph = plan.capture in ("auto", "cuda_graph") and _GRAPH_BACKEND.available(plan.device)
     config = plan.record()
     t0 = time.perf_counter()
-    results = [
-        _GroupTrainer(
+    threads = cpu_shards(plan.device, use_graph)
+    jobs = [
+        (width, part, i == 0)
+        for width, index in plan.groups().items()
+        for i, part in enumerate(_split(index, threads))
+    ]
+
+    def fit(width, index, bar, stop=None) -> GroupResult:
+        return _GroupTrainer(
             plan,
             width,
             index,
             data.members(index),
             None if val is None else val.members(index),
             use_graph,
-        ).fit()
-        for width, index in plan.groups().items()
+            show_progress=plan.show_progress if bar else False,
+        ).fit(stop)
+
+    if threads == 1:
+        parts = [fit(*job) for job in jobs]
+    else:
+        parts = _in_threads(fit, jobs, threads)
+    results = [
+        _merge([r for r, job in zip(parts, jobs) if job[0] == width]) for width in plan.groups()
     ]
+    config["cpu_threads"] = threads
     config["capture_used"] = "cuda_graph" if all(r.captured for r in results) else "eager"
     config["train_seconds"] = time.perf_counter() - t0
     history = pd.concat([r.history for r in results], ignore_index=True)
@@ -165,6 +187,81 @@ def run_plan(plan: TrainPlan) -> Ensemble:
         history,
         selection,
         plan.device,
+    )
+
+
+#: Training points gathered at once for eager steps (a block of steps' inputs and labels).
+GATHER_BLOCK = 2**15
+
+#: The fewest members a CPU thread trains on its own (smaller groups are not split).
+MIN_MEMBERS_PER_THREAD = 8
+
+
+def cpu_shards(device: torch.device, use_graph: bool = False) -> int:
+    """How many CPU threads train a group's members side by side: ``torch.get_num_threads()``
+    on the CPU, 1 on other devices.
+
+    On the CPU a group of members is split into that many parts, each trained start to finish
+    by its own Python thread with one intra-op thread (PyTorch releases the GIL inside its
+    kernels). Members are independent, so the parts need no synchronisation: every small
+    elementwise op runs in parallel too (with intra-op threading, tensors below PyTorch's grain
+    size run on one thread), there is no fork/join per op, and each thread's parameters take
+    half the cache. A member's numbers are those of the member trained alone with one thread.
+    """
+    if device.type != "cpu" or use_graph:
+        return 1
+    return max(1, torch.get_num_threads())
+
+
+def _split(index: list[int], threads: int) -> list[list[int]]:
+    """``index`` in at most ``threads`` contiguous parts of at least MIN_MEMBERS_PER_THREAD."""
+    parts = max(1, min(threads, len(index) // MIN_MEMBERS_PER_THREAD))
+    return [list(map(int, a)) for a in np.array_split(np.asarray(index), parts)]
+
+
+def _in_threads(fn, jobs: list[tuple], threads: int) -> list:
+    """``fn(*job, stop)`` for every job on ``threads`` Python threads, each with one torch
+    thread; the caller's thread setting is restored afterwards. If any job fails (or the
+    caller is interrupted), ``stop`` is set and the others end at their next epoch."""
+    before = torch.get_num_threads()
+    stop = threading.Event()
+
+    def run(job: tuple):
+        torch.set_num_threads(1)
+        return fn(*job, stop)
+
+    try:
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            futures = [pool.submit(run, job) for job in jobs]
+            try:
+                done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+                for f in done:
+                    f.result()  # raises the first failure while the others still run
+                return [f.result() for f in futures]
+            except BaseException:
+                stop.set()
+                raise
+    finally:
+        torch.set_num_threads(before)
+
+
+def _merge(parts: list[GroupResult]) -> GroupResult:
+    """One group's result from the results of its parts (members in order)."""
+    if len(parts) == 1:
+        return parts[0]
+    g0 = parts[0].group
+    group = Group(
+        index=[i for r in parts for i in r.group.index],
+        width=g0.width,
+        sizes=g0.sizes,
+        params=[torch.cat(ps) for ps in zip(*(r.group.params for r in parts))],
+        last_params=[torch.cat(ps) for ps in zip(*(r.group.last_params for r in parts))],
+    )
+    return GroupResult(
+        group,
+        pd.concat([r.history for r in parts], ignore_index=True),
+        pd.concat([r.selection for r in parts], ignore_index=True),
+        all(r.captured for r in parts),
     )
 
 
@@ -217,8 +314,10 @@ class _GroupTrainer:
         data: DeviceSplit,
         val: DeviceSplit | None,
         use_graph: bool,
+        show_progress: bool | None = None,
     ) -> None:
         specs = [plan.members[i] for i in index]
+        self.show_progress = show_progress
         dev, dtype, b = plan.device, plan.dtype, plan.batch_size
         self.plan, self.width, self.index, self.data, self.val = plan, width, index, data, val
         self.e = e = len(specs)
@@ -237,29 +336,64 @@ class _GroupTrainer:
         self.n_m_t = torch.as_tensor(self.n_m, device=dev)
         self.pos = torch.arange(self.n_steps * b, device=dev)
         self.loss_acc = torch.zeros(e, dtype=dtype, device=dev)
-        # Static inputs of one step (a CUDA graph reads them; the eager path fills them the same).
+        # Which batch positions hold a member's own points, and the per-sample weights of its
+        # batch mean, step by step (the same every epoch): (n_steps, E, B).
+        valid = (self.pos[None, :] < self.n_m_t[:, None]).to(dtype)
+        self.valid_steps = valid.view(e, self.n_steps, b).transpose(0, 1).contiguous()
+        cnt = self.valid_steps.sum(-1, keepdim=True).clamp(min=1.0)
+        self.wgt_steps = self.valid_steps / cnt
+        # Static inputs of one step (a CUDA graph reads them; the eager path points them at the
+        # step's rows instead of copying).
         self.s_idx = torch.zeros(e, b, dtype=torch.int64, device=dev)
         self.s_valid = torch.zeros(e, b, dtype=dtype, device=dev)
+        self.s_wgt = torch.zeros(e, b, dtype=dtype, device=dev)
+        self.s_x: torch.Tensor | None = None  # the step's inputs and labels, when pre-gathered
+        self.s_y: torch.Tensor | None = None
         self.s_lr = torch.zeros(e, dtype=dtype, device=dev)
         self.s_active = torch.ones(e, dtype=torch.bool, device=dev)
         self.ws = mlp.Workspace(self.params, b, data.x.shape[1])
         self.graphs: dict[bool, Any] = {}
         self.graph_ok = use_graph
         self.selection = _Selection(plan.select, self.params, dev)
+        self.validation = (
+            None if val is None else _Validation(self.params, val, plan.loss, plan.val_loss_ok)
+        )
         self.epoch_rows: list[tuple[np.ndarray, torch.Tensor]] = []  # (lr, metrics) per epoch
 
     # ---------------------------------------------------------------- one step
     def step(self, masked: bool) -> None:
         """Forward, the loss's gradient, backward and the optimiser update for one batch."""
         idx = self.s_idx
-        xb = self.ws.gather(self.data.x, idx)
+        if self.s_x is None:  # gather the batch (a captured graph reads the static index)
+            xb, yb = self.ws.gather(self.data.x, idx), None
+        else:  # gathered with the epoch's block of steps
+            xb, yb = self.s_x, self.s_y
         acts = self.ws.forward(self.params, xb)
-        per, g = loss_and_grad(self.plan.loss, acts[-1], **self.data.batch(idx, self.rows))
-        cnt = self.s_valid.sum(1, keepdim=True).clamp(min=1.0)
-        wgt = self.s_valid / cnt
+        per, g = loss_and_grad(self.plan.loss, acts[-1], **self.data.batch(idx, self.rows, yb))
         self.loss_acc.add_((per * self.s_valid).sum(1))
-        grads = self.ws.backward(self.params, xb, g * wgt.unsqueeze(-1))
-        self.opt.step(grads, self.s_lr, self.s_active if masked else None)
+        g = g * self.s_wgt.unsqueeze(-1)
+        mom = self.opt.fused_momentum
+        if mom is None:
+            grads = self.ws.backward(self.params, xb, g)
+            self.opt.step(grads, self.s_lr, self.s_active if masked else None)
+            return
+        # Momentum SGD fused into the backward pass; on a masked step every member is updated
+        # the same way and the inactive ones are then put back exactly as they were.
+        if masked:
+            self.opt.hold()
+        self.ws.backward(self.params, xb, g, into=self.opt.state, beta=mom, lr=self.s_lr)
+        if masked:
+            self.opt.release(self.s_active)
+        else:
+            self.opt.count()
+
+    def _block_buffers(self, block: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Reused buffers for a block of steps' inputs ``(block, E, B, d)`` and labels."""
+        if getattr(self, "_blocks", None) is None or self._blocks[0].shape[0] != block:
+            x, y = self.data.x, self.data.y
+            shape = (block, self.e, self.plan.batch_size)
+            self._blocks = (x.new_empty(*shape, x.shape[1]), y.new_empty(shape))
+        return self._blocks
 
     def run_step(self, masked: bool) -> None:
         """The step, replayed from a captured graph where capture works."""
@@ -292,19 +426,33 @@ class _GroupTrainer:
         if perm.shape[1] < n_steps * b:
             pad = n_steps * b - perm.shape[1]
             perm = torch.cat([perm, perm.new_zeros(e, pad)], dim=1)
-        valid = (self.pos[None, :] < self.n_m_t[:, None]).to(plan.dtype)
-        idx_ep = perm.view(e, n_steps, b)
-        valid_ep = valid.view(e, n_steps, b)
+        idx_steps = perm.view(e, n_steps, b).transpose(0, 1).contiguous()
         # Which members update at each step of this epoch: (n_steps, e).
         act_steps = act_ep[None, :] & (np.arange(n_steps)[:, None] < self.steps_m[None, :])
         act_steps_t = torch.as_tensor(act_steps, device=plan.device)
         all_active = act_steps.all(axis=1)
         self.loss_acc.zero_()
+        block, gathered = max(1, GATHER_BLOCK // max(1, e * b)), -1
         for s in range(n_steps):
-            self.s_idx.copy_(idx_ep[:, s])
-            self.s_valid.copy_(valid_ep[:, s])
-            self.s_active.copy_(act_steps_t[s])
+            inputs = (idx_steps[s], self.valid_steps[s], self.wgt_steps[s], act_steps_t[s])
+            if self.graph_ok:  # a captured graph reads the static buffers
+                for buf, v in zip((self.s_idx, self.s_valid, self.s_wgt, self.s_active), inputs):
+                    buf.copy_(v)
+            else:
+                # Eager: point at the step's rows, and gather inputs and labels for a block
+                # of steps at once (one large gather instead of two small ones per step).
+                self.s_idx, self.s_valid, self.s_wgt, self.s_active = inputs
+                first = s - s % block
+                if first != gathered:
+                    rows = idx_steps[first : first + block].reshape(-1)
+                    xs, ys = self._block_buffers(block)
+                    k = rows.shape[0] // (e * b)
+                    torch.index_select(self.data.x, 0, rows, out=xs[:k].view(len(rows), -1))
+                    torch.index_select(self.data.y, 0, rows, out=ys[:k].view(-1))
+                    gathered = first
+                self.s_x, self.s_y = xs[s - first], ys[s - first]
             self.run_step(not bool(all_active[s]))
+        self.s_x = self.s_y = None
         return act_ep, np.where(act_ep, lr_ep, np.nan)
 
     def evaluate(self, epoch: int, act_ep: np.ndarray, lr: np.ndarray) -> None:
@@ -314,17 +462,17 @@ class _GroupTrainer:
         tl = (self.loss_acc.double() / self.n_m_t.double()).where(act_t, math.nan)
         vacc = vloss = vnll = nan
         if self.val is not None:
-            vacc, vloss, vnll = _evaluate_val(
-                self.params, self.val, self.plan.loss, self.plan.val_loss_ok
-            )
+            vacc, vloss, vnll = self.validation(self.params)
             self.selection.update(epoch, vacc, vloss, act_t, self.params)
             vacc, vloss, vnll = (v.where(act_t, math.nan) for v in (vacc, vloss, vnll))
         self.epoch_rows.append((lr, torch.stack([tl, vacc, vloss, vnll])))
 
-    def fit(self) -> GroupResult:
-        """Train every epoch, then collect the result."""
-        bar = {} if self.plan.show_progress is None else {"disable": not self.plan.show_progress}
+    def fit(self, stop: threading.Event | None = None) -> GroupResult:
+        """Train every epoch, then collect the result (``stop``: end early when it is set)."""
+        bar = {} if self.show_progress is None else {"disable": not self.show_progress}
         for epoch in progress(range(self.n_epochs), desc=f"ensemble x{self.e}", **bar):
+            if stop is not None and stop.is_set():
+                raise RuntimeError("training stopped: another part of the ensemble failed")
             act_ep, lr = self.train_epoch(epoch)
             self.evaluate(epoch, act_ep, lr)
         return self.result()
@@ -381,35 +529,67 @@ class _GroupTrainer:
         )
 
 
-def _evaluate_val(
-    params: list[torch.Tensor], val: DeviceSplit, loss: Loss, loss_ok: bool
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Per-member validation accuracy, training-loss value (NaN when unavailable) and NLL."""
-    xv, yv = val.x, val.y
-    e = params[0].shape[0]
-    nv = xv.shape[0]
-    wmax = max(p.shape[-1] for p in params)
-    chunk = max(256, int(2**21 // max(1, e * wmax)))  # activations stay cache-sized
-    correct = torch.zeros(e, dtype=torch.float64, device=xv.device)
-    lsum = torch.zeros_like(correct)
-    nsum = torch.zeros_like(correct)
-    rows = torch.arange(e, device=xv.device)[:, None]
-    with torch.no_grad():
-        for a in range(0, nv, chunk):
-            sl = slice(a, a + chunk)
-            z = mlp.logits(params, xv[sl])
-            yb = yv[sl].unsqueeze(0).expand(e, -1)
-            correct += (z.argmax(-1) == yb).sum(1).double()
-            logp = torch.log_softmax(z.double(), -1)
-            nsum += -logp.gather(-1, yb.unsqueeze(-1)).squeeze(-1).sum(1)
-            if loss_ok:
-                idx = torch.arange(a, min(a + chunk, nv), device=xv.device).unsqueeze(0)
-                idx = idx.expand(e, -1)
-                inputs = val.batch(idx, rows) | {"y": yb}
-                per, _ = loss_and_grad(loss, z, **inputs)
-                lsum += per.double().sum(1)
-    vloss = lsum / nv if loss_ok else torch.full_like(lsum, math.nan)
-    return correct / nv, vloss, nsum / nv
+def validation_chunk(members: int, width: int, n_val: int) -> int:
+    """Validation points per chunk: activations of about 2**21 numbers (8 MB in float32), and
+    at least 256 points."""
+    return max(1, min(n_val, max(256, int(2**21 // max(1, members * width)))))
+
+
+class _Validation:
+    """Per-member validation metrics of one group, in chunks of validation points with reused
+    activation buffers (fresh multi-megabyte tensors every chunk would cost page faults).
+
+    The shared inputs go through batched matmuls with a stride-0 member axis (no copy per
+    member), the output layer is computed transposed (``W h^T``, a wide result) as in the
+    training step, and the metrics read a contiguous copy of the small logits.
+    """
+
+    def __init__(self, params: list[torch.Tensor], val: DeviceSplit, loss: Loss, ok: bool):
+        self.val, self.loss, self.loss_ok = val, loss, ok
+        self.e = e = params[0].shape[0]
+        self.nv = nv = val.x.shape[0]
+        self.chunk = validation_chunk(e, max(p.shape[-2] for p in params[::2]), nv)
+        self.buffers: dict[int, list[torch.Tensor]] = {}
+        self.rows = torch.arange(e, device=val.x.device)[:, None]
+
+    def _buffers(self, m: int, params: list[torch.Tensor]) -> list[torch.Tensor]:
+        if m not in self.buffers:
+            kw = {"dtype": params[0].dtype, "device": params[0].device}
+            hidden = [torch.empty(self.e, m, w.shape[1], **kw) for w in params[:-2:2]]
+            self.buffers[m] = [*hidden, torch.empty(self.e, params[-2].shape[1], m, **kw)]
+        return self.buffers[m]
+
+    def __call__(self, params: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+        """Accuracy, training-loss value (NaN when unavailable) and NLL per member."""
+        val, e, nv = self.val, self.e, self.nv
+        dev = val.x.device
+        correct = torch.zeros(e, dtype=torch.float64, device=dev)
+        lsum = torch.zeros_like(correct)
+        nsum = torch.zeros_like(correct)
+        with torch.no_grad():
+            for a in range(0, nv, self.chunk):
+                m = min(self.chunk, nv - a)
+                bufs = self._buffers(m, params)
+                h = val.x[a : a + m].unsqueeze(0).expand(e, -1, -1)
+                for i, out in enumerate(bufs[:-1]):
+                    w, b = params[2 * i], params[2 * i + 1]
+                    h = torch.relu_(torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2), out=out))
+                zt = torch.baddbmm(
+                    params[-1].unsqueeze(2), params[-2], h.transpose(1, 2), out=bufs[-1]
+                )
+                y = val.y[a : a + m]
+                z = zt.transpose(1, 2).contiguous()
+                correct += (z.argmax(-1) == y).sum(1).double()
+                zd = z.double()
+                zy = zd.gather(-1, y.view(1, m, 1).expand(e, m, 1)).squeeze(-1)
+                nsum += (torch.logsumexp(zd, -1) - zy).sum(1)
+                if self.loss_ok:
+                    idx = torch.arange(a, a + m, device=dev).unsqueeze(0).expand(e, -1)
+                    inputs = val.batch(idx, self.rows) | {"y": y.unsqueeze(0).expand(e, -1)}
+                    per = self.loss.value(z, **inputs)
+                    lsum += per.double().sum(1)
+        vloss = lsum / nv if self.loss_ok else torch.full_like(lsum, math.nan)
+        return correct / nv, vloss, nsum / nv
 
 
 class CudaGraphBackend:

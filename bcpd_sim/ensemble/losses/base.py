@@ -52,6 +52,17 @@ class Loss:
         """Per-sample loss ``(..., B)`` and its gradient w.r.t. the logits ``z`` ``(..., B, K)``."""
         raise NotImplementedError
 
+    def value(
+        self,
+        z: torch.Tensor,
+        *,
+        y: torch.Tensor | None = None,
+        targets: torch.Tensor | None = None,
+        teacher_logits: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Per-sample loss ``(..., B)`` alone (validation); a loss may skip its gradient here."""
+        return self.value_and_grad(z, y=y, targets=targets, teacher_logits=teacher_logits)[0]
+
     def as_dict(self) -> dict[str, Any]:
         """Name and options as a plain dict, for run records."""
         return {"name": self.name, **self.options}
