@@ -470,3 +470,16 @@ def test_inputs_gathered_in_blocks_of_steps_train_the_same(monkeypatch):
     monkeypatch.setattr(trainer_mod, "GATHER_BLOCK", 3 * 2 * 32)
     blocks = train(x, y, **kw)
     np.testing.assert_array_equal(blocks.predict_logits(x), one_block.predict_logits(x))
+
+
+def test_a_linear_member_trains_and_predicts():
+    """``width=()`` is multinomial logistic regression: predictions work (they once failed on an
+    empty width) and the logits are affine in x, f(a) + f(b) - f(0) = f(a + b)."""
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(120, 4)), rng.integers(0, 3, 120)
+    ens = train(x, y, members=[MemberSpec(seed=1), MemberSpec(seed=2)], loss="ce",
+                num_classes=3, epochs=3, width=(), lr=0.1)  # fmt: skip
+    a, b = rng.normal(size=(5, 4)), rng.normal(size=(5, 4))
+    f = ens.predict_logits
+    np.testing.assert_allclose(f(a) + f(b) - f(np.zeros_like(a)), f(a + b), atol=1e-5)
+    assert ens.predict_proba(x).shape == (2, 120, 3)

@@ -104,7 +104,7 @@ class Ensemble:
                     sel = torch.as_tensor(local, device=self.device)
                     params = [p[sel] for p in stack]
                 dest = torch.as_tensor([pos[g.index[j]] for j in local], device=self.device)
-                step = self._chunk(len(local), max(g.width))
+                step = self._chunk(len(local), max(g.width, default=0))  # () = linear model
                 for a in range(0, xt.shape[0], step):
                     out[dest, a : a + step] = mlp.logits(params, xt[a : a + step])
         if as_tensor:
