@@ -188,11 +188,23 @@ def test_mlp_students_on_fresh_inputs_never_read_the_drawn_labels():
         (["data.dim=500"], "data.dim"),
         (["model=transformer"], "model"),
         (["axes.n_train=[40000000]"], "axes.n_train"),
+        (["teacher.select=best_val_loss"], "teacher.select"),
+        (["cnn.signal=0"], "cnn.signal"),
+        (["cnn.pixel_noise=-1"], "cnn.pixel_noise"),
+        (["cnn.weight_decay=-0.1"], "cnn.weight_decay"),
+        (["cnn.eval_batch_size=0"], "cnn.eval_batch_size"),
     ],
 )
 def test_bad_cnn_configs_are_refused_naming_the_key(overrides, fragment):
     with pytest.raises(ConfigError, match=fragment.replace(".", r"\.")):
         load_config("cnn_tiny", overrides=overrides)
+
+
+def test_synthetic_label_noise_is_validated():
+    from bcpd_sim.vision.synthetic import SyntheticSpec
+
+    with pytest.raises(ConfigError, match="label_noise"):
+        SyntheticSpec(label_noise=0.95).validate()
 
 
 @pytest.mark.parametrize("preset", ["cnn_tiny", "cnn_quick", "cnn_large"])

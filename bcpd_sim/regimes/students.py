@@ -93,14 +93,15 @@ def train_students(
             else:
                 ens = _train_one(cfg, world, sample, inputs, student_loss, z[which], seeds)
                 measured = _student_metrics(ens, world)
+            labels = hard_labels(inputs, student_loss)
             frame = order.iloc[which].reset_index(drop=True)
             frame = frame.assign(
                 student_index=js,
                 student_seed=seeds,
                 student_inputs=inputs,
                 student_loss=student_loss,
-                student_hard_labels=hard_labels(inputs, student_loss),
-                student_uses_labels=hard_labels(inputs, student_loss) == "drawn",
+                student_hard_labels=labels,
+                student_uses_labels=labels == "drawn",
                 **measured,
             )
             frames.append(frame)
